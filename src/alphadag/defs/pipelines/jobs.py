@@ -1,0 +1,12 @@
+"""Jobs over the asset graph. A ranged run of a job is one run over the range (single-run backfill)."""
+
+import dagster as dg
+
+from alphadag.defs.pipelines.partitions import sessions_partitions
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.groups("ingestion"),
+    partitions_def=sessions_partitions,
+    description="Fetch, validate and quarantine bars for a session or a range of sessions.",
+)

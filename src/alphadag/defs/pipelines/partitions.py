@@ -1,0 +1,27 @@
+"""Partitions: one per XNYS trading session from ``ALPHADAG_HISTORY_START`` (default 2010-01-01).
+
+Weekends and exchange holidays are excluded, so a holiday is never a partition. Tickers are rows
+inside a partition, never partitions themselves.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from alphadag import settings
+from alphadag.market.calendar import excluded_weekdays
+
+WEEKEND_CRONS = ["0 0 * * 6", "0 0 * * 0"]
+
+sessions_partitions = dg.DailyPartitionsDefinition(
+    start_date=settings.history_start().isoformat(),
+    exclusions=[*WEEKEND_CRONS, *excluded_weekdays(settings.history_start())],
+)
+
+full_history_backfill = dg.BackfillPolicy.single_run()
+"""Ranged runs (backfills) execute as one run over the whole range."""
+
+
+def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[dt.date]:
+    """The session dates of the run's partition range."""
+    return [dt.date.fromisoformat(k) for k in context.partition_keys]

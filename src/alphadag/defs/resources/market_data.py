@@ -1,0 +1,64 @@
+"""The market-data resource: which source feeds ``raw_bars``, chosen by configuration.
+
+``source`` is one of ``sample`` (offline default), ``synthetic``, ``csv`` (a landing directory of
+vendor files) or ``yfinance`` (needs internet). Each maps to a pure class in
+``alphadag.market.sources``; this resource only builds it from config.
+"""
+
+import datetime as dt
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from alphadag.market.sources.base import BarSource
+
+
+class MarketDataResource(dg.ConfigurableResource):
+    """Configuration of the market-data source (see ``alphadag.market.sources``)."""
+
+    source: Literal["sample", "synthetic", "csv", "yfinance"] = "sample"
+    tickers: list[str] = Field(
+        default_factory=list, description="synthetic / yfinance tickers (empty: source default)"
+    )
+    synthetic_n_tickers: int = Field(20, description="synthetic: tickers when none are listed")
+    synthetic_seed: int = 7
+    synthetic_start: str = "2000-01-03"
+    synthetic_end: str = "2030-12-31"
+    landing_dir: str = Field(".alphadag/landing", description="csv: landing directory or URL")
+    csv_pattern: str = "*"
+    csv_column_map: dict[str, str] = Field(
+        default_factory=dict, description="csv: vendor column -> contract column"
+    )
+    csv_date_format: str | None = None
+
+    def get_source(self) -> BarSource:
+        """Build the configured source."""
+        if self.source == "sample":
+            from alphadag.market.sources.sample import SampleSource
+
+            return SampleSource()
+        if self.source == "synthetic":
+            from alphadag.market.sources.synthetic import SyntheticSource
+
+            return SyntheticSource(
+                tickers=tuple(self.tickers) or None,
+                n_tickers=self.synthetic_n_tickers,
+                start=dt.date.fromisoformat(self.synthetic_start),
+                end=dt.date.fromisoformat(self.synthetic_end),
+                seed=self.synthetic_seed,
+            )
+        if self.source == "csv":
+            from alphadag.market.sources.csv_landing import CsvLandingSource
+
+            return CsvLandingSource(
+                directory=self.landing_dir,
+                pattern=self.csv_pattern,
+                column_map=dict(self.csv_column_map),
+                date_format=self.csv_date_format,
+            )
+        from alphadag.market.sources.yfinance_source import YFinanceSource
+
+        if not self.tickers:
+            raise ValueError("the yfinance source needs `tickers` (e.g. ['AAPL', 'MSFT'])")
+        return YFinanceSource(tickers=tuple(self.tickers))

@@ -1,0 +1,22 @@
+"""The one place resources are chosen: local defaults, overridden by environment variables."""
+
+import dagster as dg
+
+from alphadag import settings
+from alphadag.defs.resources.market_data import MarketDataResource
+from alphadag.defs.resources.storage import ParquetPartitionIOManager
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """IO manager and market-data source for the code location."""
+    return dg.Definitions(
+        resources={
+            "io_manager": ParquetPartitionIOManager(data_root=settings.data_root()),
+            "market_data": MarketDataResource(
+                source=settings.source_name(),  # type: ignore[arg-type]
+                tickers=settings.tickers(),
+                landing_dir=settings.landing_dir(),
+            ),
+        }
+    )

@@ -1,0 +1,120 @@
+"""The pandera (polars backend) schema of the ``bars`` contract, run as a blocking asset check.
+
+pandera's polars backend validates *data* only on a collected ``pl.DataFrame`` (on a LazyFrame it
+checks just the schema), so :func:`check_bars` always collects. Validation is lazy (every failure is
+collected) and the failure cases come back as plain rows for Dagster metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandera.polars as pa
+import polars as pl
+
+from alphadag.market.schema import BARS_SCHEMA, PRICE_COLUMNS
+from alphadag.market.tickers import TICKER_PATTERN
+
+
+def _finite_positive(data: pa.PolarsData) -> pl.LazyFrame:
+    col = pl.col(data.key)
+    return data.lazyframe.select(col.is_null() | (col.is_finite() & (col > 0)))
+
+
+def _finite_non_negative(data: pa.PolarsData) -> pl.LazyFrame:
+    col = pl.col(data.key)
+    return data.lazyframe.select(col.is_null() | (col.is_finite() & (col >= 0)))
+
+
+def _high_consistent(data: pa.PolarsData) -> pl.LazyFrame:
+    h = pl.col("high")
+    ok = ~((h < pl.col("open")) | (h < pl.col("close"))).fill_null(False)
+    return data.lazyframe.select(ok.alias("high_consistent"))
+
+
+def _low_consistent(data: pa.PolarsData) -> pl.LazyFrame:
+    low = pl.col("low")
+    ok = ~((low > pl.col("open")) | (low > pl.col("close"))).fill_null(False)
+    return data.lazyframe.select(ok.alias("low_consistent"))
+
+
+def bars_schema(sessions: list[dt.date]) -> pa.DataFrameSchema:
+    """The ``bars`` contract for the given sessions.
+
+    >>> d = dt.date(2022, 12, 27)
+    >>> ok = pl.DataFrame({"ticker": ["AAPL"], "date": [d], "open": [None], "high": [None],
+    ...     "low": [None], "close": [130.0], "volume": [None]}, schema=BARS_SCHEMA)
+    >>> bars_schema([d]).validate(ok).height
+    1
+    """
+    price_checks = [pa.Check(_finite_positive, name="finite_positive")]
+    columns = {
+        "ticker": pa.Column(pl.String, pa.Check.str_matches(TICKER_PATTERN.pattern)),
+        "date": pa.Column(pl.Date, pa.Check.isin(sessions, name="date_is_session")),
+        **{
+            c: pa.Column(pl.Float64, price_checks, nullable=c != "close")
+            for c in PRICE_COLUMNS
+        },
+        "volume": pa.Column(
+            pl.Float64, pa.Check(_finite_non_negative, name="finite_non_negative"), nullable=True
+        ),
+    }
+    return pa.DataFrameSchema(
+        columns,
+        checks=[
+            pa.Check(_high_consistent, name="high_consistent"),
+            pa.Check(_low_consistent, name="low_consistent"),
+        ],
+        unique=["ticker", "date"],
+        strict=True,
+        ordered=True,
+        name="bars",
+    )
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """Outcome of :func:`check_bars`: pass/fail, rows checked, and failure cases as plain dicts."""
+
+    success: bool
+    rows: int
+    failure_cases: list[dict] = field(default_factory=list)
+
+    def to_metadata(self, limit: int = 20) -> dict:
+        """JSON-able summary for Dagster check metadata (at most ``limit`` failure cases)."""
+        by_check: dict[str, int] = {}
+        for case in self.failure_cases:
+            key = f"{case.get('column') or 'frame'}:{case.get('check')}"
+            by_check[key] = by_check.get(key, 0) + 1
+        return {
+            "rows_checked": self.rows,
+            "n_failure_cases": len(self.failure_cases),
+            "failures_by_check": by_check,
+            "failure_cases": self.failure_cases[:limit],
+        }
+
+
+def check_bars(bars: pl.DataFrame | pl.LazyFrame, sessions: list[dt.date]) -> SchemaReport:
+    """Validate ``bars`` against :func:`bars_schema`, collecting every failure case.
+
+    >>> d = dt.date(2022, 12, 27)
+    >>> bad = pl.DataFrame({"ticker": ["AAPL"], "date": [d], "open": [1.0], "high": [0.5],
+    ...     "low": [0.4], "close": [-1.0], "volume": [1.0]}, schema=BARS_SCHEMA)
+    >>> rep = check_bars(bad, [d])
+    >>> rep.success, sorted({c["check"] for c in rep.failure_cases})
+    (False, ['finite_positive', 'high_consistent', 'low_consistent'])
+    """
+    frame = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
+    try:
+        bars_schema(sessions).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases.with_columns(pl.col("failure_case").cast(pl.String))
+        rows = [
+            {k: (v if isinstance(v, str | int | float | type(None)) else str(v)) for k, v in r.items()}
+            for r in cases.select(
+                [c for c in ("column", "check", "failure_case", "index") if c in cases.columns]
+            ).iter_rows(named=True)
+        ]
+        return SchemaReport(success=False, rows=frame.height, failure_cases=rows)
+    return SchemaReport(success=True, rows=frame.height)

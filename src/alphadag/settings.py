@@ -1,0 +1,53 @@
+"""Runtime settings read from environment variables, with the embedded defaults.
+
+==========================  ====================================  ======================================
+variable                    default                               meaning
+==========================  ====================================  ======================================
+``ALPHADAG_DATA_ROOT``      ``.alphadag/data``                    Parquet partitions (path or fsspec URL)
+``ALPHADAG_HISTORY_START``  ``2010-01-01``                        first session partition
+``ALPHADAG_SOURCE``         ``sample``                            sample | synthetic | csv | yfinance
+``ALPHADAG_LANDING_DIR``    ``.alphadag/landing``                 csv source's landing directory
+``ALPHADAG_TICKERS``        (source default)                      comma list for synthetic / yfinance
+==========================  ====================================  ======================================
+
+Secrets never go here: they are read by resources through ``dg.EnvVar``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+DEFAULT_DATA_ROOT = ".alphadag/data"
+DEFAULT_HISTORY_START = "2010-01-01"
+DEFAULT_LANDING_DIR = ".alphadag/landing"
+
+
+def data_root() -> str:
+    """Where partitions are stored."""
+    return os.environ.get("ALPHADAG_DATA_ROOT", DEFAULT_DATA_ROOT)
+
+
+def history_start() -> dt.date:
+    """The first date of the session partitions."""
+    raw = os.environ.get("ALPHADAG_HISTORY_START", DEFAULT_HISTORY_START)
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as err:
+        raise ValueError(f"ALPHADAG_HISTORY_START must be YYYY-MM-DD, got {raw!r}") from err
+
+
+def source_name() -> str:
+    """The configured market-data source."""
+    return os.environ.get("ALPHADAG_SOURCE", "sample")
+
+
+def landing_dir() -> str:
+    """The csv source's landing directory."""
+    return os.environ.get("ALPHADAG_LANDING_DIR", DEFAULT_LANDING_DIR)
+
+
+def tickers() -> list[str]:
+    """Configured tickers (empty = the source's default universe)."""
+    raw = os.environ.get("ALPHADAG_TICKERS", "")
+    return [t for t in (s.strip() for s in raw.split(",")) if t]
