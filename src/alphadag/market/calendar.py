@@ -55,9 +55,7 @@ def is_session(day: dt.date, name: str = DEFAULT_CALENDAR) -> bool:
     return bool(cal.is_session(ts))
 
 
-def excluded_weekdays(
-    start: dt.date | str, name: str = DEFAULT_CALENDAR
-) -> list[dt.datetime]:
+def excluded_weekdays(start: dt.date | str, name: str = DEFAULT_CALENDAR) -> list[dt.datetime]:
     """Weekdays from ``start`` to the calendar's end that are not sessions (holidays, closures)."""
     cal = calendar(name)
     days = pd.date_range(pd.Timestamp(start), cal.last_session, freq="B")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandera.polars as pa
 import polars as pl
 
-from alphadag.market.schema import BARS_SCHEMA, PRICE_COLUMNS
+from alphadag.market.schema import PRICE_COLUMNS
 from alphadag.market.tickers import TICKER_PATTERN
 
 
@@ -52,10 +52,7 @@ def bars_schema(sessions: list[dt.date]) -> pa.DataFrameSchema:
     columns = {
         "ticker": pa.Column(pl.String, pa.Check.str_matches(TICKER_PATTERN.pattern)),
         "date": pa.Column(pl.Date, pa.Check.isin(sessions, name="date_is_session")),
-        **{
-            c: pa.Column(pl.Float64, price_checks, nullable=c != "close")
-            for c in PRICE_COLUMNS
-        },
+        **{c: pa.Column(pl.Float64, price_checks, nullable=c != "close") for c in PRICE_COLUMNS},
         "volume": pa.Column(
             pl.Float64, pa.Check(_finite_non_negative, name="finite_non_negative"), nullable=True
         ),
@@ -111,7 +108,10 @@ def check_bars(bars: pl.DataFrame | pl.LazyFrame, sessions: list[dt.date]) -> Sc
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.with_columns(pl.col("failure_case").cast(pl.String))
         rows = [
-            {k: (v if isinstance(v, str | int | float | type(None)) else str(v)) for k, v in r.items()}
+            {
+                k: (v if isinstance(v, str | int | float | type(None)) else str(v))
+                for k, v in r.items()
+            }
             for r in cases.select(
                 [c for c in ("column", "check", "failure_case", "index") if c in cases.columns]
             ).iter_rows(named=True)

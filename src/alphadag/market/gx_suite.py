@@ -7,18 +7,19 @@ open and close where both are present, ``(ticker, date)`` unique, a minimum row 
 whose :meth:`GxReport.to_metadata` is plain JSON for Dagster metadata.
 
 GX is driven through one ephemeral (in-memory) data context per process with a pandas data source,
-a dataframe asset and a whole-dataframe batch definition, created on first use and reused: importing
-``great_expectations`` costs several seconds, so it is imported lazily and importing this module stays
-cheap. Analytics are switched off in the context config (and ``GX_ANALYTICS_ENABLED`` defaults to
-``false``), no data docs site or temporary directory is created, progress bars are disabled and GX's
-INFO/DEBUG logging is muted unless the application configured the ``great_expectations`` logger.
+a dataframe asset and a whole-dataframe batch definition, created on first use and reused.
+Importing ``great_expectations`` costs several seconds, so it is imported lazily and importing this
+module stays cheap. Analytics are switched off in the context config (and
+``GX_ANALYTICS_ENABLED`` defaults to ``false``), no data docs site or temporary directory is
+created, progress bars are disabled and GX's INFO/DEBUG logging is muted unless the application
+configured the ``great_expectations`` logger.
 
 The frame is handed to GX with pyarrow-backed pandas dtypes. That matters: with numpy dtypes a
 polars null and a NaN both become ``NaN``, pandas counts ``NaN`` as missing and GX skips missing
-values, so a NaN price would pass every rule; and ``pl.Date`` would become ``datetime64``, which
-never equals the ``datetime.date`` values of the session set, so every row would fail. With arrow
-dtypes nulls stay nulls (ignored by the value rules, as GX does), NaN is a value that fails
-``> 0``, inf fails the finite upper bound, and dates stay dates.
+values, so a NaN price would pass every value rule; and ``pl.Date`` would become ``datetime64``,
+which never equals the ``datetime.date`` values of the session set, so every row would fail.
+With arrow dtypes nulls stay nulls (ignored by the value rules, as GX does), NaN is a value that
+fails ``> 0``, inf fails the finite upper bound, and dates stay dates.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.core.batch_definition import BatchDefinition
 
-# GX reads this when (an older 1.x release) initialises analytics; the context config below also
-# disables them. ``setdefault`` leaves an explicit user choice alone.
+# GX 1.x releases that ship usage analytics consult this variable; the installed 1.24 has no
+# analytics code left, and the context config below disables them regardless. ``setdefault``
+# leaves an explicit user choice alone.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 SUITE_NAME = "bars"
@@ -85,9 +87,10 @@ class GxReport:
         table-level expectations), ``unexpected_count`` (int, ``None`` for table-level ones),
         ``unexpected_sample`` (up to :data:`SAMPLE_SIZE` offending values in row order as plain
         Python: dates as ISO strings, pairs as ``[a, b]`` lists, compound keys as dicts, NaN and
-        infinities as the strings ``"NaN"``, ``"inf"``, ``"-inf"``), ``observed_value`` (e.g. the
-        row count, else ``None``) and ``exception`` (GX's message when the expectation raised,
-        else ``None``).
+        infinities as the strings ``"NaN"``, ``"inf"``, ``"-inf"``; for the table-level row
+        count, ``[observed row count]``), ``observed_value`` (the row count for the table-level
+        rule, else ``None``) and ``exception`` (GX's message when the expectation raised, else
+        ``None``).
     statistics:
         GX's suite statistics: ``evaluated_expectations``, ``successful_expectations``,
         ``unsuccessful_expectations``, ``success_percent``.
@@ -101,8 +104,9 @@ class GxReport:
     def to_metadata(self) -> dict[str, Any]:
         """Plain JSON-able values (``json.dumps(..., allow_nan=False)`` works) for Dagster metadata.
 
-        >>> GxReport(success=True, evaluated=3, failed=[], statistics={}).to_metadata()["gx_success"]
-        True
+        >>> report = GxReport(success=True, evaluated=3, failed=[], statistics={})
+        >>> report.to_metadata()["gx_success"], report.to_metadata()["gx_failed_count"]
+        (True, 0)
         """
         return {
             "gx_success": self.success,
@@ -130,7 +134,8 @@ def bars_expectation_suite(sessions: list[dt.date], *, min_rows: int = 1) -> gx.
 
     Expectations, in order: row count >= ``min_rows``; ``ticker`` not null and matching
     :data:`alphadag.market.tickers.TICKER_PATTERN` with no whitespace (GX searches rather than
-    full-matches, so a trailing newline would otherwise pass); ``date`` not null and in ``sessions``;
+    full-matches, so a trailing newline would otherwise pass); ``date`` not null and in
+    ``sessions``;
     ``close`` not null; each of open/high/low/close in ``(0, MAX_PRICE]`` and volume in
     ``[0, MAX_VOLUME]`` (nulls are skipped, as GX does for value rules; NaN and inf fail);
     ``high >= open``, ``high >= close``, ``open >= low``, ``close >= low`` on rows where both
@@ -309,14 +314,17 @@ def _failure(result: Any) -> dict[str, Any]:
     columns = _columns(config.kwargs)
     details = result.result or {}
     count = details.get("unexpected_count")
+    observed = _plain(details.get("observed_value"))
+    if "partial_unexpected_list" in details:
+        sample = [_plain(v) for v in (details["partial_unexpected_list"] or [])[:SAMPLE_SIZE]]
+    else:  # table-level (row count): the offending value is the observed one
+        sample = [] if observed is None else [observed]
     return {
         "expectation": str(config.type),
         "columns": columns,
         "unexpected_count": None if count is None else int(count),
-        "unexpected_sample": [
-            _plain(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
-        ],
-        "observed_value": _plain(details.get("observed_value")),
+        "unexpected_sample": sample,
+        "observed_value": observed,
         "exception": _exception_message(result.exception_info),
     }
 

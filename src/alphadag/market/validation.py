@@ -23,7 +23,7 @@ Rules, in the order they are reported:
 The *reference* close is the median of the ticker's previous (up to) five valid closes, not just the
 previous one, so a single bad print (a 10x spike) is rejected without also rejecting the correct bar
 after it. Moves beyond ``flag_move`` (default 50%) but inside the reject band are real more often than
-not (AMD rose 52% on 2016-04-22): they are kept and *flagged* (:func:`flag_large_moves`) for a WARN check.
+not (AMD rose 52% on 2016-04-22): they are kept and *flagged* (``ValidationResult.flagged``) for a WARN check.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from alphadag.defs.pipelines.partitions import (
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.markdown import markdown_table
 from alphadag.market.ingest import RAW_PARTITION_SCHEMA, fetch_partitions
+from alphadag.market.sources.csv_landing import LandingFileError
 from alphadag.market.sources.errors import PermanentSourceError
 from alphadag.market.validation import REFERENCE_WINDOW, MoveBounds, validate
 
@@ -48,7 +49,7 @@ def raw_bars(context: dg.AssetExecutionContext, market_data: MarketDataResource)
     started = time.monotonic()
     try:
         raw = fetch_partitions(source, days)
-    except PermanentSourceError as err:
+    except (PermanentSourceError, LandingFileError) as err:
         raise dg.Failure(description=str(err), allow_retry=False) from err
     coverage = source.coverage()
     beyond = [d for d in days if not coverage.covers(d)]
@@ -95,7 +96,7 @@ class BarsValidationConfig(dg.Config):
             metadata={"lookback_optional": True},
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=-REFERENCE_WINDOW, allow_nonexistent_upstream_partitions=True
-            )
+            ),
         )
     },
     partitions_def=sessions_partitions,

@@ -22,6 +22,8 @@ full_history_backfill = dg.BackfillPolicy.single_run()
 """Ranged runs (backfills) execute as one run over the whole range."""
 
 
-def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[dt.date]:
+def partition_days(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> list[dt.date]:
     """The session dates of the run's partition range."""
     return [dt.date.fromisoformat(k) for k in context.partition_keys]

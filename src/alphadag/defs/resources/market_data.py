@@ -24,7 +24,12 @@ class MarketDataResource(dg.ConfigurableResource):
     synthetic_n_tickers: int = Field(20, description="synthetic: tickers when none are listed")
     synthetic_seed: int = 7
     synthetic_start: str = "2000-01-03"
-    synthetic_end: str = "2030-12-31"
+    synthetic_end: str = "2026-12-31"
+    synthetic_faults: list[str] = Field(
+        default_factory=list,
+        description="synthetic: injected faults as 'kind:TICKER:YYYY-MM-DD' (kinds: nan, "
+        "negative_price, high_lt_low, duplicate_row, off_calendar_date, spike_10x)",
+    )
     landing_dir: str = Field(".alphadag/landing", description="csv: landing directory or URL")
     csv_pattern: str = "*"
     csv_column_map: dict[str, str] = Field(
@@ -39,14 +44,24 @@ class MarketDataResource(dg.ConfigurableResource):
 
             return SampleSource()
         if self.source == "synthetic":
-            from alphadag.market.sources.synthetic import SyntheticSource
+            from alphadag.market.sources.synthetic import Fault, SyntheticSource
 
+            faults = []
+            for spec in self.synthetic_faults:
+                kind, _, rest = spec.partition(":")
+                ticker, _, day = rest.rpartition(":")
+                if not (kind and ticker and day):
+                    raise ValueError(
+                        f"synthetic fault {spec!r} must look like kind:TICKER:YYYY-MM-DD"
+                    )
+                faults.append(Fault(kind, ticker, dt.date.fromisoformat(day)))  # type: ignore[arg-type]
             return SyntheticSource(
                 tickers=tuple(self.tickers) or None,
                 n_tickers=self.synthetic_n_tickers,
                 start=dt.date.fromisoformat(self.synthetic_start),
                 end=dt.date.fromisoformat(self.synthetic_end),
                 seed=self.synthetic_seed,
+                faults=tuple(faults),
             )
         if self.source == "csv":
             from alphadag.market.sources.csv_landing import CsvLandingSource

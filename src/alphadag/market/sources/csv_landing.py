@@ -81,9 +81,9 @@ def _check_column_map(column_map: Mapping[str, str] | None) -> dict[str, str]:
 def _rename_plan(columns: list[str], column_map: dict[str, str]) -> dict[str, str]:
     """Vendor column -> contract column for one file's header.
 
-    Explicit ``column_map`` entries win; then columns already named like a contract column; then a
-    case-insensitive match (``Close`` -> ``close``) for contract columns not yet taken. Other columns
-    are dropped.
+    Explicit ``column_map`` entries win; then columns already named like a contract column; then
+    a case-insensitive match (``Close`` -> ``close``) for contract columns not yet taken. Other
+    columns are dropped.
     """
     plan: dict[str, str] = {}
     taken: set[str] = set()
@@ -173,6 +173,7 @@ def _read_landing_file(
             frame = frame.select(pl.col("date").alias("_raw_date"), parsed.alias("date"))
         else:
             frame = frame.with_columns(pl.col("date").alias("_raw_date"), parsed.alias("date"))
+        frame = frame.with_row_index("_row", offset=1)  # 1-based data row, for error messages
         if window is not None:
             # keep unparsed dates too, so a bad row anywhere in the file is reported below
             frame = frame.filter(pl.col("date").is_null() | pl.col("date").is_between(*window))
@@ -183,13 +184,15 @@ def _read_landing_file(
         raise LandingFileError(f"cannot parse {where}: {type(exc).__name__}: {exc}") from exc
     bad = rows.filter(pl.col("date").is_null())
     if bad.height:
-        examples = bad["_raw_date"].head(3).cast(pl.String).to_list()
+        examples = [
+            f"row {row}: {raw!r}" for row, raw in bad.select("_row", "_raw_date").head(3).rows()
+        ]
         fmt = f"format {date_format!r}" if date_format else "ISO format (or set date_format)"
         raise LandingFileError(
-            f"{where}: {bad.height} row(s) have a date that is missing or does not parse with "
-            f"{fmt}, e.g. {examples}"
+            f"{where}: {bad.height} data row(s) have a date that is missing or does not parse "
+            f"with {fmt}, e.g. {', '.join(examples)}"
         )
-    rows = rows.drop("_raw_date")
+    rows = rows.drop("_raw_date", "_row")
     if dates_only:
         return rows
     if "ticker" not in rows.columns:
@@ -217,7 +220,7 @@ def _stem_ticker(path: UPath, column_map: dict[str, str]) -> str:
 def landing_files(directory: str | os.PathLike[str] | UPath, pattern: str = "*") -> list[UPath]:
     """The ``.csv``/``.parquet`` files of ``directory`` matching ``pattern``, sorted by path.
 
-    Hidden files (names starting with ``.``, such as partial uploads) and other suffixes are skipped.
+    Hidden files (names starting with ``.``, e.g. partial uploads) and other suffixes are skipped.
 
     Parameters
     ----------
@@ -328,7 +331,8 @@ class CsvLandingSource:
     directory:
         Local path or fsspec URL of the landing directory.
     pattern:
-        Glob of files to read; only ``.csv``/``.parquet`` matches are used (see :func:`landing_files`).
+        Glob of files to read; only ``.csv``/``.parquet`` matches are used (see
+        :func:`landing_files`).
     column_map:
         Vendor column -> contract column, e.g. ``{"Date": "date", "Adj Close": "close", "Symbol":
         "ticker"}``. Columns already named like a contract column, in any case, are taken as-is
@@ -363,7 +367,8 @@ class CsvLandingSource:
             not isinstance(self.date_format, str) or "%" not in self.date_format
         ):
             raise ValueError(
-                f"date_format must be a strftime format such as '%Y-%m-%d', got {self.date_format!r}"
+                "date_format must be a strftime format such as '%Y-%m-%d', "
+                f"got {self.date_format!r}"
             )
         start = _optional_date(self.coverage_start, "coverage_start")
         end = _optional_date(self.coverage_end, "coverage_end")

@@ -30,8 +30,10 @@ def _stocks() -> pl.DataFrame:
     from skfolio.datasets import load_sp500_dataset
 
     wide = load_sp500_dataset()
-    long = wide.rename_axis("date").reset_index().melt(
-        id_vars="date", var_name="ticker", value_name="close"
+    long = (
+        wide.rename_axis("date")
+        .reset_index()
+        .melt(id_vars="date", var_name="ticker", value_name="close")
     )
     frame = pl.from_pandas(long).with_columns(origin=pl.lit(STOCKS_ORIGIN))
     return conform_raw(frame)

@@ -1,10 +1,11 @@
 """A deterministic synthetic OHLCV source with optional fault injection.
 
 :class:`SyntheticSource` generates geometric-Brownian-motion bars for any number of tickers over the
-XNYS sessions of its coverage. Each ticker's random stream is seeded from ``(seed, ticker)`` alone and
-its whole path is generated once over the coverage, so a ticker's bar on a session never depends on
-which other tickers are configured or which window is fetched: ``fetch(a, b)`` restricted to a
-sub-range equals ``fetch`` of that sub-range, and extending ``end`` leaves earlier bars unchanged.
+XNYS sessions of its coverage. Each ticker's random stream is seeded from ``(seed, ticker)`` alone
+and its whole path is generated once over the coverage, so a ticker's bar on a session never
+depends on which other tickers are configured or which window is fetched: ``fetch(a, b)``
+restricted to a sub-range equals ``fetch`` of that sub-range, and extending ``end`` leaves earlier
+bars unchanged.
 :class:`Fault` and :func:`random_faults` inject the defects the ``bars`` validation must catch (NaN
 or negative closes, high below low, duplicated rows, off-calendar dates, 10x spikes) so the
 quarantine can be tested end to end against known, reproducible damage.
@@ -31,7 +32,7 @@ FaultKind = Literal[
     "nan", "negative_price", "high_lt_low", "duplicate_row", "off_calendar_date", "spike_10x"
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
-"""Every fault kind, in the order they are applied to a row (value faults first, then extra rows)."""
+"""Every fault kind: value faults (applied to a row in place) and those that add extra rows."""
 
 _VALUE_KINDS = ("spike_10x", "high_lt_low", "negative_price", "nan")
 _EXTRA_KINDS = ("duplicate_row", "off_calendar_date")
@@ -64,9 +65,9 @@ class Fault:
 
     Kinds (see :data:`FAULT_KINDS`): ``"nan"`` sets close to NaN; ``"negative_price"`` makes close
     negative; ``"high_lt_low"`` swaps high and low; ``"duplicate_row"`` emits the row twice;
-    ``"off_calendar_date"`` adds a copy of the row dated the nearest non-session day before ``date``;
-    ``"spike_10x"`` multiplies close by 10 and raises high to match, so OHLC stays consistent and only
-    a move rule can catch it.
+    ``"off_calendar_date"`` adds a copy of the row dated the nearest non-session day before
+    ``date``; ``"spike_10x"`` multiplies close by 10 and raises high to match, so OHLC stays
+    consistent and only a move rule can catch it.
 
     Parameters
     ----------
@@ -94,7 +95,7 @@ class Fault:
     def extra_row_date(self) -> dt.date:
         """The date of the extra row this fault emits (the session itself for value faults).
 
-        For ``"off_calendar_date"`` that is the nearest day before :attr:`date` that is not a session.
+        For ``"off_calendar_date"`` it is the nearest day before :attr:`date` that is no session.
 
         >>> Fault("off_calendar_date", "AAPL", dt.date(2024, 1, 8)).extra_row_date()  # a Monday
         datetime.date(2024, 1, 7)
@@ -197,7 +198,7 @@ def _finite(value: object, what: str) -> float:
 
 
 def _stream(seed: int, ticker: str, stream: int) -> np.random.Generator:
-    """The numpy generator for ``(seed, ticker)``; streams 0 (parameters) and 1 (path) are disjoint."""
+    """The generator for ``(seed, ticker)``; streams 0 (parameters) and 1 (path) are disjoint."""
     ticker_key = int.from_bytes(hashlib.sha256(ticker.encode("utf-8")).digest(), "big")
     return np.random.default_rng(np.random.SeedSequence([seed, ticker_key], spawn_key=(stream,)))
 
@@ -217,12 +218,15 @@ class SyntheticSource:
     Parameters
     ----------
     tickers:
-        Tickers to generate, canonicalised and de-duplicated (order kept). Give this or ``n_tickers``.
+        Tickers to generate, canonicalised and de-duplicated (rows are still sorted by ticker
+        within a date). Give this or ``n_tickers``.
     n_tickers:
-        Generate ``SYN000``, ``SYN001``, ... instead (more digits past 1,000 tickers).
+        When ``tickers`` is ``None``, generate ``SYN000``, ``SYN001``, ... (more digits past 1,000
+        tickers); ignored when ``tickers`` is given. After construction it is ``len(tickers)``.
     start, end:
-        The coverage, inclusive (``datetime.date`` or ISO strings); it must contain a session. Paths
-        start at ``start``, so changing ``start`` changes every bar, while changing ``end`` does not.
+        The coverage, inclusive (``datetime.date`` or ISO strings); it must contain a session.
+        Paths start at ``start``, so changing ``start`` changes every bar; changing ``end`` does
+        not change the bars both coverages share.
     seed:
         Non-negative integer; each ticker's stream is seeded from ``(seed, ticker)``.
     drift, vol:
@@ -232,8 +236,8 @@ class SyntheticSource:
     start_price:
         The close before the first session of every path (> 0).
     faults:
-        :class:`Fault` values to inject; stored de-duplicated and sorted. Each must name a configured
-        ticker and a session inside the coverage.
+        :class:`Fault` values to inject; stored de-duplicated and sorted. Each must name a
+        configured ticker and a session inside the coverage.
 
     >>> src = SyntheticSource(tickers=["aaa", "bbb"], start="2024-01-02", end="2024-01-05", seed=7)
     >>> bars = src.fetch(dt.date(2024, 1, 3), dt.date(2024, 1, 4))
@@ -294,13 +298,8 @@ class SyntheticSource:
             raise TypeError(f"tickers must be a list of tickers, not a string ({self.tickers!r})")
         names = tuple(canonical_tickers(list(self.tickers)))
         if not names:
-            raise ValueError("tickers is empty; give at least one ticker")
-        if self.n_tickers is not None and self.n_tickers != len(names):
-            raise ValueError(
-                f"n_tickers={self.n_tickers!r} disagrees with the {len(names)} tickers given; "
-                "give only one of them"
-            )
-        return names
+            raise ValueError("tickers is empty; give at least one ticker or tickers=None")
+        return names  # n_tickers is only the fallback for tickers=None
 
     def _resolve_faults(self, days: list[dt.date]) -> tuple[Fault, ...]:
         if isinstance(self.faults, Fault):
@@ -321,6 +320,12 @@ class SyntheticSource:
             out.add(fault)
         order = {kind: i for i, kind in enumerate(FAULT_KINDS)}
         return tuple(sorted(out, key=lambda f: (f.date, f.ticker, order[f.kind])))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # ship the configuration, not the cached panel, when a run hands the source to a worker
+        state = dict(self.__dict__)
+        state["_cache"] = {"sessions": self._cache["sessions"]}
+        return state
 
     @property
     def origin(self) -> str:
@@ -366,14 +371,10 @@ class SyntheticSource:
         hi = int(np.searchsorted(dates, np.datetime64(end, "D"), side="right"))
         k = len(self.tickers)
         window = panel.slice(lo * k, max(hi - lo, 0) * k)
-        value_faults = [
-            f for f in self.faults if f.kind in _VALUE_KINDS and start <= f.date <= end
-        ]
+        value_faults = [f for f in self.faults if f.kind in _VALUE_KINDS and start <= f.date <= end]
         window = _apply_value_faults(window, value_faults)
         extras = [
-            f
-            for f in self.faults
-            if f.kind in _EXTRA_KINDS and start <= f.extra_row_date() <= end
+            f for f in self.faults if f.kind in _EXTRA_KINDS and start <= f.extra_row_date() <= end
         ]
         if extras:
             window = pl.concat([window, self._extra_rows(panel, extras)], how="vertical")
