@@ -1,0 +1,42 @@
+# alphadag: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+.PHONY: demo test dev lint format env dagster-home clean
+
+env: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+dagster-home:
+	@mkdir -p "$(DAGSTER_HOME)"
+	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+
+demo: env dagster-home ## materialize the whole graph on the embedded default and print a summary
+	$(VENV)/bin/alphadag demo
+
+test: env ## dg check defs + the whole test suite (unit, assets, integration)
+	$(VENV)/bin/dg check defs
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+dev: env dagster-home ## Dagster UI + daemon on 127.0.0.1:3000
+	$(VENV)/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+lint: env
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: env
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+clean:
+	rm -rf .alphadag .dagster_home .pytest_cache .ruff_cache
