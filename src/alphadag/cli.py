@@ -31,7 +31,9 @@ def _session_range(start: dt.date, end: dt.date) -> tuple[str, str]:
     return days[0].isoformat(), days[-1].isoformat()
 
 
-def materialize_range(job_name: str, start: dt.date, end: dt.date) -> dict:
+def materialize_range(
+    job_name: str, start: dt.date, end: dt.date, *, log_level: str = "WARNING"
+) -> dict:
     """Run ``job_name`` once over the sessions from ``start`` to ``end`` on the current instance.
 
     Returns a summary: run id, success, seconds, materializations and check outcomes.
@@ -51,6 +53,7 @@ def materialize_range(job_name: str, start: dt.date, end: dt.date) -> dict:
             "dagster/asset_partition_range_end": last,
             "alphadag/kind": "backfill",
         },
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
     checks = {

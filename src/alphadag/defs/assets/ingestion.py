@@ -50,7 +50,7 @@ def raw_bars(context: dg.AssetExecutionContext, market_data: MarketDataResource)
     try:
         raw = fetch_partitions(source, days)
     except (PermanentSourceError, LandingFileError) as err:
-        raise dg.Failure(description=str(err), allow_retry=False) from err
+        raise dg.Failure(description=str(err), allow_retries=False) from err
     coverage = source.coverage()
     beyond = [d for d in days if not coverage.covers(d)]
     return dg.Output(
