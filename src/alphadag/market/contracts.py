@@ -51,7 +51,9 @@ def bars_schema(sessions: list[dt.date]) -> pa.DataFrameSchema:
     price_checks = [pa.Check(_finite_positive, name="finite_positive")]
     columns = {
         "ticker": pa.Column(pl.String, pa.Check.str_matches(TICKER_PATTERN.pattern)),
-        "date": pa.Column(pl.Date, pa.Check.isin(sessions, name="date_is_session")),
+        "date": pa.Column(
+            pl.Date, pa.Check.isin(sessions, name="date_is_session", error="date_is_session")
+        ),
         **{c: pa.Column(pl.Float64, price_checks, nullable=c != "close") for c in PRICE_COLUMNS},
         "volume": pa.Column(
             pl.Float64, pa.Check(_finite_non_negative, name="finite_non_negative"), nullable=True

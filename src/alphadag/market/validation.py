@@ -20,8 +20,8 @@ Rules, in the order they are reported:
 ``max_daily_move``          |ln(close / reference)| <= ln(reject_factor) (default 4x, i.e. +300%/-75%)
 ==========================  ===========================================================================
 
-The *reference* close is the median of the ticker's previous (up to) five valid closes, not just the
-previous one, so a single bad print (a 10x spike) is rejected without also rejecting the correct bar
+The *reference* close is the median of the ticker's previous (up to) five closes from rows that
+pass the row-local rules (every rule but duplicates and the move rule), not just the previous one, so a single bad print (a 10x spike) is rejected without also rejecting the correct bar
 after it. Moves beyond ``flag_move`` (default 50%) but inside the reject band are real more often than
 not (AMD rose 52% on 2016-04-22): they are kept and *flagged* (``ValidationResult.flagged``) for a WARN check.
 """
@@ -157,6 +157,8 @@ REJECT_RULES: tuple[Rule, ...] = (
     ),
 )
 RULE_NAMES = tuple(r.name for r in REJECT_RULES)
+ROW_LOCAL_RULES = RULE_NAMES[:7]
+"""Rules decided by a row alone (everything but duplicates and the move rule)."""
 
 
 @dataclass(frozen=True)
@@ -181,11 +183,6 @@ def _canonical_map(tickers: pl.Series) -> pl.DataFrame:
         {"ticker": uniques, "_canonical": [try_canonical_ticker(t) for t in uniques]},
         schema={"ticker": pl.String, "_canonical": pl.String},
     )
-
-
-def _row_valid() -> pl.Expr:
-    """Rows usable as a move reference: canonical ticker, finite positive close."""
-    return pl.col("_canonical").is_not_null() & pl.col("close").is_finite() & (pl.col("close") > 0)
 
 
 def validate(
@@ -239,21 +236,23 @@ def validate(
         [hist.with_columns(_current=pl.lit(False)), raw.with_columns(_current=pl.lit(True))]
     ).with_row_index("_row")
     both = both.join(_canonical_map(both["ticker"]), on="ticker", how="left")
-    # Reference close: median of the ticker's previous REFERENCE_WINDOW valid closes, strictly
-    # before this row's date (one close per date), so the reference never looks ahead.
+    # Row-local rules first: a row that breaks one of them never serves as a move reference.
+    row_local = [r for r in REJECT_RULES if r.name in ROW_LOCAL_RULES]
+    both = both.with_columns(
+        _row_ok=~pl.any_horizontal([r.violated(bounds).fill_null(False) for r in row_local])
+    )
+    # Reference close: median of the ticker's previous REFERENCE_WINDOW row-valid closes, strictly
+    # before this row's date (one close per date): the rolling median at `_ref_date` includes that
+    # date, and the as-of join below looks it up from `date - 1 day`, so it never looks ahead.
     ref_base = (
-        both.filter(_row_valid() & pl.col("date").is_not_null())
+        both.filter(pl.col("_row_ok") & pl.col("date").is_not_null())
         .group_by("_canonical", "date")
         .agg(pl.col("close").first())
         .sort("_canonical", "date")
         .with_columns(
-            _ref=pl.col("close")
-            .rolling_median(REFERENCE_WINDOW, min_samples=1)
-            .shift(1)
-            .over("_canonical")
+            _ref=pl.col("close").rolling_median(REFERENCE_WINDOW, min_samples=1).over("_canonical")
         )
         .select("_canonical", pl.col("date").alias("_ref_date"), "_ref")
-        .drop_nulls("_ref")
     )
     cur = (
         both.filter(pl.col("_current"))
