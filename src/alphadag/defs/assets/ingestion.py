@@ -102,9 +102,17 @@ class BarsValidationConfig(dg.Config):
     partitions_def=sessions_partitions,
     backfill_policy=full_history_backfill,
     check_specs=[
-        dg.AssetCheckSpec("large_moves", asset="bars", description="Kept bars beyond flag_move."),
         dg.AssetCheckSpec(
-            "quarantine_share", asset="bars", description="Share of raw rows quarantined."
+            "large_moves",
+            asset="bars",
+            description="Kept bars beyond flag_move.",
+            partitions_def=sessions_partitions,
+        ),
+        dg.AssetCheckSpec(
+            "quarantine_share",
+            asset="bars",
+            description="Share of raw rows quarantined.",
+            partitions_def=sessions_partitions,
         ),
     ],
 )
@@ -130,7 +138,9 @@ def validated_bars(
             "tickers": res.kept["ticker"].n_unique(),
             "rows_in": current.height,
             "rows_quarantined": res.quarantined.height,
-            "dagster/row_count": res.kept.height,
+            "sessions_in_run": len(days),
+            # Run totals: per-partition counts only when the run is one partition.
+            **({"dagster/row_count": res.kept.height} if len(days) == 1 else {}),
         },
     )
     yield dg.Output(

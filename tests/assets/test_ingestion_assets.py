@@ -1,0 +1,531 @@
+"""Ingestion assets end to end: ``raw_bars`` -> ``bars`` + ``quarantined_bars`` and the checks on ``bars``.
+
+One ranged run of ``ingest_job`` (module fixture) over March 2024 plus the first week of April, on a
+five-ticker synthetic source whose coverage ends 2024-03-28 and which carries one fault of every
+kind, backs most tests: the files it writes under a temporary data root are read back directly
+(``<root>/<asset>/<YYYY>/<YYYY-MM-DD>.parquet``). Smaller runs cover what that one cannot: a
+single-partition re-run into the same root, a session the source left empty, corrupt stored data
+under the contract checks alone, and a landing file that cannot be parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import itertools
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from alphadag.defs.assets.bars_checks import bars_gx_suite, bars_pandera_schema
+from alphadag.defs.assets.ingestion import raw_bars
+from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.resources.market_data import MarketDataResource
+from alphadag.defs.resources.storage import ParquetPartitionIOManager
+from alphadag.market.calendar import sessions
+from alphadag.market.schema import BARS_SCHEMA, QUARANTINE_SCHEMA
+from alphadag.market.storage import PartitionStore
+
+DATASETS = ("raw_bars", "bars", "quarantined_bars")
+RANGE = ("2024-03-01", "2024-04-05")  # Good Friday 2024-03-29 inside; coverage ends 03-28
+COVERED = sessions("2024-03-01", "2024-03-28")
+BEYOND = sessions("2024-03-29", "2024-04-05")
+ALL_SESSIONS = COVERED + BEYOND
+
+FAULTS = (
+    "nan:AAA:2024-03-05",
+    "negative_price:BBB:2024-03-06",
+    "high_lt_low:CCC:2024-03-07",
+    "duplicate_row:DDD:2024-03-08",
+    "off_calendar_date:EEE:2024-03-11",  # a Monday: the extra row is dated Sunday 03-10
+    "spike_10x:AAA:2024-03-14",
+)
+D = dt.date
+# (ticker, date as delivered, partition, first rule broken) of every row that must be quarantined
+EXPECTED_QUARANTINE = {
+    ("AAA", D(2024, 3, 5), D(2024, 3, 5), "price_finite_positive"),
+    ("BBB", D(2024, 3, 6), D(2024, 3, 6), "price_finite_positive"),
+    ("CCC", D(2024, 3, 7), D(2024, 3, 7), "high_consistent"),
+    ("DDD", D(2024, 3, 8), D(2024, 3, 8), "unique_ticker_date"),
+    ("EEE", D(2024, 3, 10), D(2024, 3, 11), "date_is_session"),
+    ("AAA", D(2024, 3, 14), D(2024, 3, 14), "max_daily_move"),
+}
+N_TICKERS = 5
+RAW_ROWS = N_TICKERS * len(COVERED) + 2  # plus the duplicate and the off-calendar copy
+KEPT_ROWS = N_TICKERS * len(COVERED) - 4  # nan, negative, high<low and the spike are rejected
+
+
+def _path(root: str, dataset: str, day: dt.date) -> Path:
+    return Path(root) / dataset / f"{day:%Y}" / f"{day.isoformat()}.parquet"
+
+
+def _rel(dataset: str, day: dt.date) -> str:
+    return f"{dataset}/{day:%Y}/{day.isoformat()}.parquet"
+
+
+def _read(root: str, dataset: str, day: dt.date) -> pl.DataFrame:
+    return pl.read_parquet(_path(root, dataset, day))
+
+
+@dataclasses.dataclass(frozen=True)
+class FileState:
+    data: bytes
+    mtime_ns: int
+    inode: int
+
+
+def _snapshot(root: str) -> dict[str, FileState]:
+    out = {}
+    for path in sorted(Path(root).rglob("*.parquet")):
+        st = path.stat()
+        out[str(path.relative_to(root))] = FileState(path.read_bytes(), st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    evaluations = result.get_asset_check_evaluations()
+    by_name = {ev.check_name: ev for ev in evaluations}
+    assert len(by_name) == len(evaluations), "a check was evaluated twice in one run"
+    return by_name
+
+
+def _meta(entry) -> dict:
+    return {k: v.value for k, v in entry.metadata.items()}
+
+
+def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list:
+    return [
+        ev.materialization
+        for ev in result.get_asset_materialization_events()
+        if ev.materialization.asset_key == dg.AssetKey(asset)
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class RangedRun:
+    result: dg.ExecuteInProcessResult
+    root: str
+    files: dict[str, FileState]  # every Parquet file right after the run
+    started: dt.datetime
+    ended: dt.datetime
+
+    def read(self, dataset: str, day: dt.date) -> pl.DataFrame:
+        """A partition as the ranged run wrote it (later re-runs into the root do not show)."""
+        return pl.read_parquet(io.BytesIO(self.files[_rel(dataset, day)].data))
+
+
+@pytest.fixture(scope="module")
+def faulty_run(run_ingest, market, tmp_path_factory) -> RangedRun:
+    root = str(tmp_path_factory.mktemp("faulty_run"))
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = run_ingest(root, *RANGE, market_data=market(faults=FAULTS))
+    ended = dt.datetime.now(dt.UTC)
+    return RangedRun(result, root, _snapshot(root), started, ended)
+
+
+def test_ranged_run_succeeds_and_blocking_checks_pass(faulty_run):
+    result = faulty_run.result
+    assert result.success
+    checks = _checks(result)
+    for name in ("bars_pandera_schema", "bars_gx_suite", "bars_sessions_complete"):
+        assert checks[name].passed, (name, _meta(checks[name]))
+        assert checks[name].severity == dg.AssetCheckSeverity.ERROR
+    assert _meta(checks["bars_pandera_schema"])["rows_checked"] == KEPT_ROWS
+    assert _meta(checks["bars_gx_suite"])["gx_failed_count"] == 0
+    for asset in DATASETS:
+        partitions = sorted(m.partition for m in _materializations(result, asset))
+        assert partitions == [d.isoformat() for d in ALL_SESSIONS], asset
+
+
+def test_quarantine_holds_exactly_the_faulty_rows(faulty_run):
+    frames = [faulty_run.read("quarantined_bars", d) for d in ALL_SESSIONS]
+    quarantined = pl.concat(frames)
+    assert dict(quarantined.schema) == QUARANTINE_SCHEMA
+    got = {
+        (r["ticker"], r["date"], r["partition_date"], r["rule"])
+        for r in quarantined.iter_rows(named=True)
+    }
+    assert quarantined.height == len(EXPECTED_QUARANTINE)
+    assert got == EXPECTED_QUARANTINE
+    for day, frame in zip(ALL_SESSIONS, frames, strict=True):
+        # each rejected row sits in the file of the partition it was delivered in
+        assert frame["partition_date"].to_list() == [day] * frame.height
+    for row in quarantined.iter_rows(named=True):
+        assert row["rule"] == row["failed_rules"][0]
+        assert row["origin"] == "synthetic:seed=7"
+        for part in (row["origin"], row["ticker"], str(row["date"]), row["rule"]):
+            assert part in row["reason"]
+    negative = quarantined.filter(pl.col("ticker") == "BBB").row(0, named=True)
+    assert negative["close"] < 0 and negative["value"].startswith("close=-")
+    assert (
+        quarantined.filter(pl.col("ticker") == "AAA", pl.col("date") == D(2024, 3, 5))["close"]
+        .is_nan()
+        .all()
+    )
+
+
+def test_faulty_values_never_reach_bars(faulty_run):
+    bars = pl.concat([faulty_run.read("bars", d) for d in ALL_SESSIONS])
+    assert dict(bars.schema) == BARS_SCHEMA
+    assert bars.height == KEPT_ROWS
+    assert bars.select("ticker", "date").is_duplicated().sum() == 0
+    assert set(bars["date"].to_list()) == set(COVERED)
+    counts = dict(bars.group_by("date").len().iter_rows())
+    holes = {D(2024, 3, 5), D(2024, 3, 6), D(2024, 3, 7), D(2024, 3, 14)}
+    assert counts == {d: N_TICKERS - (d in holes) for d in COVERED}
+    assert bars.filter(pl.col("ticker") == "DDD", pl.col("date") == D(2024, 3, 8)).height == 1
+    assert bars.filter(pl.col("ticker") == "EEE", pl.col("date") == D(2024, 3, 11)).height == 1
+    assert (bars["close"] > 0).all() and bars["close"].is_finite().all()
+    assert (bars["high"] >= bars["low"]).all()
+
+
+def test_rows_are_conserved_per_partition(faulty_run):
+    total = {name: 0 for name in DATASETS}
+    for day in ALL_SESSIONS:
+        n = {name: faulty_run.read(name, day).height for name in DATASETS}
+        assert n["raw_bars"] == n["bars"] + n["quarantined_bars"], day
+        for name in DATASETS:
+            total[name] += n[name]
+    assert total == {
+        "raw_bars": RAW_ROWS,
+        "bars": KEPT_ROWS,
+        "quarantined_bars": len(EXPECTED_QUARANTINE),
+    }
+
+
+def test_warn_checks_reflect_the_faults(faulty_run):
+    checks = _checks(faulty_run.result)
+    share = checks["quarantine_share"]
+    assert share.severity == dg.AssetCheckSeverity.WARN
+    assert not share.passed  # 6 of 102 rows is far above the 1% warning level
+    meta = _meta(share)
+    assert meta["share"] == round(len(EXPECTED_QUARANTINE) / RAW_ROWS, 6)
+    assert meta["by_rule"] == {
+        "ticker_canonical": 0,
+        "date_is_session": 1,
+        "close_present": 0,
+        "price_finite_positive": 2,
+        "high_consistent": 1,
+        "low_consistent": 0,
+        "volume_valid": 0,
+        "unique_ticker_date": 1,
+        "max_daily_move": 1,
+    }
+    moves = checks["large_moves"]
+    assert moves.severity == dg.AssetCheckSeverity.WARN
+    # the 10x spike is beyond the reject band: quarantined, not merely flagged
+    assert moves.passed
+    assert _meta(moves)["n_flagged"] == 0
+
+
+def test_large_moves_flags_a_spike_kept_by_a_wider_reject_band(run_ingest, market, data_root):
+    config = {"ops": {"validated_bars": {"config": {"reject_factor": 20.0}}}}
+    result = run_ingest(
+        data_root,
+        "2024-03-07",
+        "2024-03-14",
+        market_data=market(faults=["spike_10x:AAA:2024-03-14"]),
+        run_config=config,
+    )
+    assert result.success  # WARN checks never fail a run
+    checks = _checks(result)
+    assert not checks["large_moves"].passed
+    meta = _meta(checks["large_moves"])
+    assert meta["n_flagged"] == 1
+    assert "AAA" in meta["flagged"] and "2024-03-14" in meta["flagged"]
+    assert checks["quarantine_share"].passed
+    assert _meta(checks["quarantine_share"])["share"] == 0.0
+    kept = _read(data_root, "bars", D(2024, 3, 14)).filter(pl.col("ticker") == "AAA")
+    before = _read(data_root, "bars", D(2024, 3, 13)).filter(pl.col("ticker") == "AAA")
+    assert kept["close"][0] / before["close"][0] > 5
+
+
+def test_materialization_metadata(faulty_run):
+    """A ranged run has one output per asset for the whole range, so every partition's
+    materialization carries the run's figures: rows, source, fetch time, coverage."""
+    result = faulty_run.result
+    for mat in _materializations(result, "raw_bars"):
+        meta = _meta(mat)
+        assert meta["source"] == "synthetic"
+        assert meta["rows"] == RAW_ROWS
+        assert meta["tickers"] == N_TICKERS
+        assert meta["sessions"] == len(ALL_SESSIONS)
+        assert meta["fetch_seconds"] >= 0
+        fetched = dt.datetime.fromisoformat(meta["fetched_at"])
+        assert faulty_run.started <= fetched <= faulty_run.ended
+        assert meta["coverage"] == "2024-01-02 .. 2024-03-28"
+        assert meta["partitions_written"] == len(ALL_SESSIONS)
+    for mat in _materializations(result, "bars"):
+        meta = _meta(mat)
+        assert meta["rows"] == KEPT_ROWS
+        assert meta["rows_in"] == RAW_ROWS
+        assert meta["rows_quarantined"] == len(EXPECTED_QUARANTINE)
+    for mat in _materializations(result, "quarantined_bars"):
+        meta = _meta(mat)
+        assert meta["rows"] == len(EXPECTED_QUARANTINE)
+        assert meta["by_rule"]["max_daily_move"] == 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Rerun:
+    day: dt.date
+    results: list[dg.ExecuteInProcessResult]
+    states: list[dict[str, FileState]]  # files after the ranged run, then after each re-run
+
+    @property
+    def own(self) -> set[str]:
+        return {_rel(name, self.day) for name in DATASETS}
+
+
+@pytest.fixture(scope="module")
+def rerun(faulty_run, run_ingest, market) -> Rerun:
+    """The daily increment, twice: single-partition runs of 2024-03-14 into the ranged run's root.
+
+    2024-03-14 holds the 10x spike, which is judged against the five earlier ``raw_bars``
+    partitions the lookback loads, so the partition alone exercises the lookback.
+    """
+    day = D(2024, 3, 14)
+    results, states = [], [faulty_run.files]
+    for _ in range(2):
+        results.append(
+            run_ingest(faulty_run.root, day.isoformat(), market_data=market(faults=FAULTS))
+        )
+        states.append(_snapshot(faulty_run.root))
+    return Rerun(day, results, states)
+
+
+def test_one_partition_rerun_rewrites_only_its_own_files(rerun):
+    for result in rerun.results:
+        assert result.success
+        for name in DATASETS:
+            assert [m.partition for m in _materializations(result, name)] == [rerun.day.isoformat()]
+    first = rerun.states[0]
+    assert rerun.own <= first.keys()
+    for prev, cur in itertools.pairwise(rerun.states):
+        assert cur.keys() == first.keys()
+        for rel in rerun.own:
+            assert cur[rel].inode != prev[rel].inode, f"{rel} was not rewritten"
+        for rel in first.keys() - rerun.own:
+            assert cur[rel] == first[rel], f"{rel} changed (bytes, mtime_ns or inode)"
+
+
+def test_single_partition_metadata_counts_that_partition(rerun):
+    result = rerun.results[0]
+    (raw,) = _materializations(result, "raw_bars")
+    assert _meta(raw)["rows"] == N_TICKERS and _meta(raw)["sessions"] == 1
+    assert _meta(raw)["sessions_beyond_source_coverage"] == 0
+    (bars,) = _materializations(result, "bars")
+    assert _meta(bars)["rows"] == _meta(bars)["dagster/row_count"] == N_TICKERS - 1
+    (quarantined,) = _materializations(result, "quarantined_bars")
+    assert _meta(quarantined)["rows"] == 1
+
+
+def test_move_reference_is_the_median_of_the_five_previous_closes(faulty_run, rerun):
+    """The spike's reference is the median of AAA's five valid closes before 2024-03-14.
+
+    Computed independently from the stored ``raw_bars`` files; checked for the partition inside
+    the ranged run and for the partition materialized alone.
+    """
+    raw = pl.concat([faulty_run.read("raw_bars", d) for d in sessions("2024-03-01", "2024-03-13")])
+    closes = raw.filter(pl.col("ticker") == "AAA", pl.col("close").is_finite(), pl.col("close") > 0)
+    expected = round(closes.sort("date")["close"].tail(5).median(), 6)
+    assert closes.height >= 5
+    ranged = faulty_run.read("quarantined_bars", rerun.day).row(0, named=True)["value"]
+    alone = pl.read_parquet(io.BytesIO(rerun.states[1][_rel("quarantined_bars", rerun.day)].data))
+    for value in (ranged, alone.row(0, named=True)["value"]):
+        assert float(value.rsplit("reference=", 1)[1]) == pytest.approx(expected, abs=1e-6), value
+
+
+def test_partition_alone_is_byte_identical_to_the_partition_in_range(rerun):
+    """Same inputs, same bytes: the ranged run, the partition alone, and the partition again."""
+    first = rerun.states[0]
+    for state in rerun.states[1:]:
+        for rel in sorted(rerun.own):
+            assert state[rel].data == first[rel].data, f"{rel} differs from the ranged run's"
+    alone = pl.read_parquet(io.BytesIO(rerun.states[-1][_rel("quarantined_bars", rerun.day)].data))
+    assert alone.select("ticker", "rule").rows() == [("AAA", "max_daily_move")]
+
+
+def test_holiday_is_not_a_partition(faulty_run):
+    keys = set(sessions_partitions.get_partition_keys())
+    assert {"2024-01-15", "2024-03-29", "2024-12-25"}.isdisjoint(keys)  # MLK, Good Friday, Xmas
+    assert {"2024-01-13", "2024-01-14"}.isdisjoint(keys)  # a weekend
+    assert {"2024-01-12", "2024-01-16", "2024-03-28", "2024-04-01"} <= keys
+    assert sum(k.startswith("2024-") for k in keys) == 252  # NYSE sessions in 2024
+    # a ranged run across Good Friday writes no file for it
+    for name in DATASETS:
+        assert not _path(faulty_run.root, name, D(2024, 3, 29)).exists()
+
+
+def test_sessions_beyond_coverage_are_empty_partitions(faulty_run):
+    assert faulty_run.result.success
+    for day in BEYOND:
+        for name in DATASETS:
+            assert faulty_run.read(name, day).height == 0, (name, day)
+        assert dict(faulty_run.read("bars", day).schema) == BARS_SCHEMA
+    complete = _checks(faulty_run.result)["bars_sessions_complete"]
+    assert complete.passed
+    meta = _meta(complete)
+    assert meta["sessions"] == len(ALL_SESSIONS)
+    assert meta["sessions_beyond_coverage"] == len(BEYOND) == 5
+    assert meta["empty_sessions_in_coverage"] == 0
+    raw_meta = _meta(_materializations(faulty_run.result, "raw_bars")[0])
+    assert raw_meta["sessions_beyond_source_coverage"] == len(BEYOND)
+
+
+def _vendor_csv(path: Path, days: list[str], base: float) -> None:
+    closes = [base + i for i in range(len(days))]
+    pl.DataFrame(
+        {
+            "Date": days,
+            "Open": closes,
+            "High": [c + 1 for c in closes],
+            "Low": [c - 1 for c in closes],
+            "Adj Close": closes,
+            "Volume": [1000.0] * len(days),
+        }
+    ).write_csv(path)
+
+
+def test_empty_session_inside_coverage_fails_the_blocking_check(run_ingest, data_root, tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    days = ["2024-01-02", "2024-01-03", "2024-01-05", "2024-01-08"]  # the vendor skipped 01-04
+    _vendor_csv(landing / "AAPL.csv", days, 185.0)
+    _vendor_csv(landing / "MSFT.csv", days, 370.0)
+    market_data = MarketDataResource(
+        source="csv", landing_dir=str(landing), csv_column_map={"Adj Close": "close"}
+    )
+    result = run_ingest(data_root, "2024-01-02", "2024-01-08", market_data=market_data)
+
+    assert not result.success
+    checks = _checks(result)
+    complete = checks["bars_sessions_complete"]
+    assert not complete.passed
+    assert complete.severity == dg.AssetCheckSeverity.ERROR
+    meta = _meta(complete)
+    assert meta["empty_sessions_in_coverage"] == 1
+    assert "2024-01-04" in meta["empty_sessions"]
+    assert all(d not in meta["empty_sessions"] for d in days)
+    assert checks["bars_pandera_schema"].passed and checks["bars_gx_suite"].passed
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert len(failures) == 1
+    error = failures[0].event_specific_data.error
+    assert error.cls_name == "DagsterAssetCheckFailedError"
+    assert "bars_sessions_complete" in error.message
+    assert _read(data_root, "bars", D(2024, 1, 4)).height == 0
+    assert _read(data_root, "bars", D(2024, 1, 5)).height == 2
+
+
+def test_contract_checks_alone_catch_a_corrupt_partition(defs, instance, data_root, market):
+    day = D(2024, 3, 5)
+    corrupt = pl.DataFrame(
+        {
+            "ticker": ["AAA", "AAA", "BBB"],
+            "date": [day] * 3,
+            "open": [10.0, 10.0, 20.0],
+            "high": [11.0, 11.0, 21.0],
+            "low": [9.0, 9.0, 19.0],
+            "close": [10.5, 10.5, -20.0],  # a negative price
+            "volume": [100.0, 100.0, 200.0],
+        },  # and AAA twice: a duplicate (ticker, date)
+        schema=BARS_SCHEMA,
+    )
+    PartitionStore(data_root).write("bars", day, corrupt)
+    stored = _path(data_root, "bars", day).read_bytes()
+    job_name = "bars_contract_checks_job"
+    checks_only = dg.define_asset_job(
+        job_name, selection=dg.AssetSelection.checks(bars_pandera_schema, bars_gx_suite)
+    )
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_only])).resolve_job_def(job_name)
+    # A job of checks alone has no asset to take a partitions definition from, so the partition
+    # is given as the run tag Dagster itself sets for a partitioned run.
+    result = job.execute_in_process(
+        instance=instance,
+        tags={"dagster/partition": day.isoformat()},
+        resources={
+            "io_manager": ParquetPartitionIOManager(data_root=data_root),
+            "market_data": market(),
+        },
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    assert result.get_asset_materialization_events() == []
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert len(started) == 2 and started.isdisjoint({"raw_bars", "validated_bars"})
+    checks = _checks(result)
+    assert set(checks) == {"bars_pandera_schema", "bars_gx_suite"}
+
+    pandera = _meta(checks["bars_pandera_schema"])
+    assert not checks["bars_pandera_schema"].passed
+    assert pandera["rows_checked"] == 3
+    assert pandera["failures_by_check"]["close:finite_positive"] == 1
+    assert pandera["failures_by_check"]["bars:multiple_fields_uniqueness"] == 2
+    assert {"column": "close", "check": "finite_positive", "failure_case": "-20.0", "index": 2} in (
+        pandera["failure_cases"]
+    )
+
+    gx = _meta(checks["bars_gx_suite"])
+    assert not checks["bars_gx_suite"].passed
+    assert "expect_column_values_to_be_between(close)" in gx["gx_failed_expectations"]
+    assert "expect_compound_columns_to_be_unique(ticker, date)" in gx["gx_failed_expectations"]
+    by_rule = {(f["expectation"], tuple(f["columns"])): f for f in gx["gx_failed"]}
+    assert by_rule[("expect_column_values_to_be_between", ("close",))]["unexpected_sample"] == [
+        -20.0
+    ]
+    dup = by_rule[("expect_compound_columns_to_be_unique", ("ticker", "date"))]
+    assert dup["unexpected_count"] == 2
+    assert {"ticker": "AAA", "date": "2024-03-05"} in dup["unexpected_sample"]
+    assert _path(data_root, "bars", day).read_bytes() == stored  # checks never write
+
+
+def _unparseable_landing(tmp_path: Path) -> tuple[MarketDataResource, Path]:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    bad = landing / "AAPL.csv"
+    bad.write_text("Date,Adj Close\n2024-01-02,185.6\nnot-a-date,186.0\n")
+    market_data = MarketDataResource(
+        source="csv", landing_dir=str(landing), csv_column_map={"Adj Close": "close"}
+    )
+    return market_data, bad
+
+
+def test_raw_bars_raises_a_non_retryable_failure_naming_the_file(tmp_path):
+    market_data, bad = _unparseable_landing(tmp_path)
+    context = dg.build_asset_context(partition_key="2024-01-02")
+    with pytest.raises(dg.Failure) as info:
+        raw_bars(context, market_data=market_data)
+    assert info.value.allow_retries is False
+    assert str(bad) in info.value.description
+    assert "not-a-date" in info.value.description
+
+
+def test_permanent_source_error_fails_the_step_without_retry(run_ingest, data_root, tmp_path):
+    market_data, bad = _unparseable_landing(tmp_path)
+    result = run_ingest(data_root, "2024-01-02", market_data=market_data)
+
+    assert not result.success
+    step_events = [e.event_type_value for e in result.all_events if e.step_key == "raw_bars"]
+    assert "STEP_UP_FOR_RETRY" not in step_events
+    assert step_events.count("STEP_START") == 1
+    failure = result.failure_data_for_node("raw_bars")
+    assert failure is not None and failure.user_failure_data is not None
+    assert str(bad) in failure.user_failure_data.description
+    assert not os.path.exists(os.path.join(data_root, "raw_bars"))
+
+
+def test_raw_bars_attributes_an_off_calendar_row_to_the_next_session(market):
+    """Direct invocation: the Sunday copy is delivered in Monday's partition, not dropped."""
+    context = dg.build_asset_context(partition_key="2024-03-11")
+    out = raw_bars(context, market_data=market(faults=["off_calendar_date:EEE:2024-03-11"]))
+    frame = out.value
+    assert frame.height == N_TICKERS + 1
+    assert frame["partition_date"].unique().to_list() == [D(2024, 3, 11)]
+    assert frame.filter(pl.col("date") == D(2024, 3, 10))["ticker"].to_list() == ["EEE"]
+    assert out.metadata["rows"].value == N_TICKERS + 1
+    assert out.metadata["source"].value == "synthetic"
