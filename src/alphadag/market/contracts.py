@@ -42,6 +42,7 @@ def _low_consistent(data: pa.PolarsData) -> pl.LazyFrame:
 def bars_schema(sessions: list[dt.date]) -> pa.DataFrameSchema:
     """The ``bars`` contract for the given sessions.
 
+    >>> from alphadag.market.schema import BARS_SCHEMA
     >>> d = dt.date(2022, 12, 27)
     >>> ok = pl.DataFrame({"ticker": ["AAPL"], "date": [d], "open": [None], "high": [None],
     ...     "low": [None], "close": [130.0], "volume": [None]}, schema=BARS_SCHEMA)
@@ -97,6 +98,7 @@ class SchemaReport:
 def check_bars(bars: pl.DataFrame | pl.LazyFrame, sessions: list[dt.date]) -> SchemaReport:
     """Validate ``bars`` against :func:`bars_schema`, collecting every failure case.
 
+    >>> from alphadag.market.schema import BARS_SCHEMA
     >>> d = dt.date(2022, 12, 27)
     >>> bad = pl.DataFrame({"ticker": ["AAPL"], "date": [d], "open": [1.0], "high": [0.5],
     ...     "low": [0.4], "close": [-1.0], "volume": [1.0]}, schema=BARS_SCHEMA)
