@@ -56,10 +56,10 @@ def materialize_range(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
-    checks = {
-        f"{ev.asset_key.to_user_string()}:{ev.check_name}": ev.passed
-        for ev in result.get_asset_check_evaluations()
-    }
+    checks: dict[str, bool] = {}
+    for ev in result.get_asset_check_evaluations():
+        key = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        checks[key] = checks.get(key, True) and ev.passed
     mats: dict[str, int] = {}
     for ev in result.get_asset_materialization_events():
         key = ev.asset_key.to_user_string()

@@ -2,6 +2,11 @@
 
 Each check reads back what was written for the run's partition range, so it guards the files that
 downstream assets will read, not an in-memory copy. Failure cases go into the check metadata.
+
+The checks are partitioned like ``bars``: a daily run records one evaluation for its session. A
+ranged run (a backfill) evaluates the whole range once; Dagster 1.13 records that evaluation
+without a partition key (``AssetCheckResult`` has no partition), so the range's per-session check
+rows show as not executed while the range-level evaluation carries the outcome and metadata.
 """
 
 import dagster as dg
