@@ -93,7 +93,7 @@ class BarsValidationConfig(dg.Config):
     },
     ins={
         "raw_bars": dg.AssetIn(
-            metadata={"lookback_optional": True},
+            metadata={"window_optional": True},
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=-REFERENCE_WINDOW, allow_nonexistent_upstream_partitions=True
             ),

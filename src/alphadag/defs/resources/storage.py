@@ -46,15 +46,19 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         days = [dt.date.fromisoformat(k) for k in context.asset_partition_keys]
         dataset = self._dataset(context.asset_key)
-        if not (context.definition_metadata or {}).get("lookback_optional"):
+        if not (context.definition_metadata or {}).get("window_optional"):
             return self.store.read(dataset, days)
-        # A lookback input: the partitions before the run's own range may be absent (the first
-        # sessions of a history); the run's own partitions must exist.
-        first_own = dt.date.fromisoformat(context.step_context.partition_key_range.start)
-        own = [d for d in days if d >= first_own]
+        # A lookback/lookahead window: partitions outside the run's own range may be absent (the
+        # first sessions of a history, the sessions after today); the run's own ones must exist.
+        own_range = context.step_context.partition_key_range
+        first, last = dt.date.fromisoformat(own_range.start), dt.date.fromisoformat(own_range.end)
+        own = [d for d in days if first <= d <= last]
         frame = self.store.read(dataset, own)
-        earlier = [d for d in days if d < first_own]
-        if earlier:
-            history = self.store.read(dataset, earlier, missing_ok=True, empty_like=frame)
-            frame = pl.concat([history, frame])
-        return frame
+        before = [d for d in days if d < first]
+        after = [d for d in days if d > last]
+        parts = [
+            self.store.read(dataset, before, missing_ok=True, empty_like=frame) if before else None,
+            frame,
+            self.store.read(dataset, after, missing_ok=True, empty_like=frame) if after else None,
+        ]
+        return pl.concat([p for p in parts if p is not None])
