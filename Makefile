@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: demo test dev lint format env dagster-home clean
+.PHONY: demo test dev lint format env dagster-home clean bench-features
 
 env: $(VENV)/.synced
 
@@ -40,3 +40,6 @@ format: env
 
 clean:
 	rm -rf .alphadag .dagster_home .pytest_cache .ruff_cache
+
+bench-features: env ## features vs TA-Lib loop vs pandas (bench/features.py)
+	$(VENV)/bin/python bench/features.py

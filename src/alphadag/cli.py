@@ -90,7 +90,7 @@ def _data_summary() -> None:
     from alphadag import settings
 
     root = settings.data_root()
-    for dataset in ("raw_bars", "bars", "quarantined_bars"):
+    for dataset in ("raw_bars", "bars", "quarantined_bars", "features", "labels"):
         path = os.path.join(root, dataset)
         if not os.path.isdir(path):
             continue
@@ -117,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"alphadag demo: sample universe, sessions {start} .. {end}")
     print(f"   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}  data={settings.data_root()}")
     t0 = time.monotonic()
-    summary = materialize_range("ingest_job", start, end)
+    summary = materialize_range("daily_data_job", start, end)
     _print_summary(summary)
     print("\nProduced:")
     _data_summary()

@@ -211,3 +211,32 @@ def test_flat_series_hits_every_zero_guard() -> None:
     assert last["rsi_14"] == 0.0 and last["stoch_k"] == 0.0
     assert last["bb_upper_20"] == last["bb_lower_20"] == 42.0
     assert last["zscore_20"] == 0.0 and last["volume_z_20"] == 0.0
+
+
+def test_warmup_table_matches_talib_lookbacks():
+    """WARMUP (used by the features null check) is TA-Lib's own lookback for its functions."""
+    from talib import abstract
+
+    from alphadag.features import WARMUP
+
+    expected = {
+        "sma_10": abstract.Function("SMA", timeperiod=10).lookback,
+        "sma_20": abstract.Function("SMA", timeperiod=20).lookback,
+        "sma_50": abstract.Function("SMA", timeperiod=50).lookback,
+        "ema_12": abstract.Function("EMA", timeperiod=12).lookback,
+        "ema_26": abstract.Function("EMA", timeperiod=26).lookback,
+        "rsi_14": abstract.Function("RSI", timeperiod=14).lookback,
+        "macd": abstract.Function("MACD", fastperiod=12, slowperiod=26, signalperiod=9).lookback,
+        "bb_mid_20": abstract.Function("BBANDS", timeperiod=20, nbdevup=2.0, nbdevdn=2.0).lookback,
+        "atr_14": abstract.Function("ATR", timeperiod=14).lookback,
+        "obv": abstract.Function("OBV").lookback,
+        "stoch_k": abstract.Function(
+            "STOCH", fastk_period=14, slowk_period=3, slowd_period=3
+        ).lookback,
+        "roc_20": abstract.Function("ROC", timeperiod=20).lookback,
+        "mom_60": abstract.Function("MOM", timeperiod=60).lookback,
+    }
+    assert {k: WARMUP[k] for k in expected} == expected
+    assert WARMUP["macd_signal"] == WARMUP["macd_hist"] == expected["macd"]
+    assert WARMUP["bb_upper_20"] == WARMUP["bb_lower_20"] == expected["bb_mid_20"]
+    assert WARMUP["stoch_d"] == expected["stoch_k"]

@@ -24,6 +24,7 @@ __all__ = [
     "OHLCV_FEATURE_COLUMNS",
     "PATH_DEPENDENT_COLUMNS",
     "TALIB_COLUMNS",
+    "WARMUP",
     "XS_RANK_SIGNALS",
     "compute_features",
     "features_plan",
@@ -86,6 +87,53 @@ PATH_DEPENDENT_COLUMNS: tuple[str, ...] = ("obv",)
 """Columns whose *level* depends on the first row of the series given (a running total from
 it), so a window of :data:`LOOKBACK_SESSIONS` reproduces their day-to-day changes but not their
 level."""
+
+WARMUP: dict[str, int] = {
+    "sma_10": 9,
+    "sma_20": 19,
+    "sma_50": 49,
+    "ema_12": 11,
+    "ema_26": 25,
+    "rsi_14": 14,
+    "macd": 33,
+    "macd_signal": 33,
+    "macd_hist": 33,
+    "bb_upper_20": 19,
+    "bb_mid_20": 19,
+    "bb_lower_20": 19,
+    "atr_14": 14,
+    "obv": 0,
+    "stoch_k": 17,
+    "stoch_d": 17,
+    "roc_5": 5,
+    "roc_20": 20,
+    "roc_60": 60,
+    "mom_5": 5,
+    "mom_20": 20,
+    "mom_60": 60,
+    "logret_1": 1,
+    "logret_5": 5,
+    "logret_20": 20,
+    "rvol_20": 20,
+    "rvol_60": 60,
+    "zscore_20": 19,
+    "volume_z_20": 19,
+    "dist_52w_high": 251,
+    "dist_52w_low": 251,
+    **{
+        f"xs_rank_{s}": w
+        for s, w in {
+            "roc_20": 20,
+            "rsi_14": 14,
+            "rvol_20": 20,
+            "zscore_20": 19,
+            "logret_5": 5,
+        }.items()
+    },
+}
+"""Leading rows of a ticker (0-based index of the first value) during which each column is null
+on complete data: TA-Lib's lookback for the TA-Lib-defined columns. The ``features`` null check
+allows a null only inside this warm-up (or for OHLCV columns on close-only rows)."""
 
 LOOKBACK_SESSIONS = 600
 """Earlier sessions a one-day computation must read to reproduce the full-history features.

@@ -107,18 +107,22 @@ def check_bars(bars: pl.DataFrame | pl.LazyFrame, sessions: list[dt.date]) -> Sc
     (False, ['finite_positive', 'high_consistent', 'low_consistent'])
     """
     frame = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
+    rows = schema_failure_cases(bars_schema(sessions), frame)
+    return SchemaReport(success=not rows, rows=frame.height, failure_cases=rows)
+
+
+def schema_failure_cases(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> list[dict]:
+    """Validate ``frame`` lazily; every failure case as a JSON-able dict (empty when valid)."""
     try:
-        bars_schema(sessions).validate(frame, lazy=True)
+        schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.with_columns(pl.col("failure_case").cast(pl.String))
-        rows = [
+        keep = [c for c in ("column", "check", "failure_case", "index") if c in cases.columns]
+        return [
             {
                 k: (v if isinstance(v, str | int | float | type(None)) else str(v))
                 for k, v in r.items()
             }
-            for r in cases.select(
-                [c for c in ("column", "check", "failure_case", "index") if c in cases.columns]
-            ).iter_rows(named=True)
+            for r in cases.select(keep).iter_rows(named=True)
         ]
-        return SchemaReport(success=False, rows=frame.height, failure_cases=rows)
-    return SchemaReport(success=True, rows=frame.height)
+    return []

@@ -10,3 +10,17 @@ ingest_job = dg.define_asset_job(
     partitions_def=sessions_partitions,
     description="Fetch, validate and quarantine bars for a session or a range of sessions.",
 )
+
+features_job = dg.define_asset_job(
+    "features_job",
+    selection=dg.AssetSelection.groups("features"),
+    partitions_def=sessions_partitions,
+    description="Compute features and labels for a session or a range of sessions.",
+)
+
+daily_data_job = dg.define_asset_job(
+    "daily_data_job",
+    selection=dg.AssetSelection.groups("ingestion", "features"),
+    partitions_def=sessions_partitions,
+    description="Ingest, validate, then compute features and labels for a session or range.",
+)

@@ -27,3 +27,13 @@ def partition_days(
 ) -> list[dt.date]:
     """The session dates of the run's partition range."""
     return [dt.date.fromisoformat(k) for k in context.partition_keys]
+
+
+def _sessions_to_calendar_end() -> int:
+    from alphadag.market.calendar import calendar, sessions
+
+    return len(sessions(settings.history_start(), calendar().last_session.date()))
+
+
+FROM_FIRST_SESSION = -_sessions_to_calendar_end()
+"""A partition-mapping start offset that reaches back to the first session from any partition."""

@@ -1,0 +1,155 @@
+"""Feature and label assets: ``features`` (no look-ahead) and ``labels`` (forward returns, apart).
+
+Grain: one row per (ticker, session) with a bar. Partition: one XNYS session; a ranged run is one
+run. ``features`` of session t read every ``bars`` partition up to and including t (and nothing
+after), so a session computed alone is byte-identical to the same session computed in a full
+history backfill: the rows in are the same, so the bytes out are. ``labels`` of t read the bars of
+t .. t+20 sessions; they are a separate table that no feature ever reads.
+"""
+
+import random
+import zlib
+
+import dagster as dg
+import polars as pl
+
+from alphadag.defs.pipelines.partitions import (
+    FROM_FIRST_SESSION,
+    full_history_backfill,
+    partition_days,
+    sessions_partitions,
+)
+from alphadag.features import (
+    FEATURE_COLUMNS,
+    audit_lookahead,
+    compute_features,
+    compute_labels,
+    label_columns,
+)
+from alphadag.features.contracts import check_features
+from alphadag.markdown import markdown_table
+
+LABEL_HORIZONS = (1, 5, 20)
+
+
+class FeaturesConfig(dg.Config):
+    """How many tickers and cut dates the look-ahead audit samples per run."""
+
+    audit_tickers: int = 3
+    audit_cuts: int = 6
+
+
+def _null_share(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
+    if frame.height == 0:
+        return {}
+    nulls = frame.select(pl.col(columns).null_count()).row(0)
+    return {c: round(n / frame.height, 4) for c, n in zip(columns, nulls, strict=True)}
+
+
+@dg.asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=full_history_backfill,
+    group_name="features",
+    kinds={"polars", "parquet"},
+    ins={
+        "bars": dg.AssetIn(
+            metadata={"window_optional": True},
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=FROM_FIRST_SESSION,
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        )
+    },
+    check_specs=[
+        dg.AssetCheckSpec(
+            "features_contract",
+            asset="features",
+            blocking=True,
+            description="pandera schema: Float64, finite; nulls only in warm-up or OHLCV on "
+            "close-only rows.",
+        ),
+        dg.AssetCheckSpec(
+            "features_no_lookahead",
+            asset="features",
+            blocking=True,
+            description="Recomputed on histories truncated at sampled cut dates, every value at t "
+            "is unchanged: no feature reads rows after t.",
+        ),
+    ],
+)
+def features(context: dg.AssetExecutionContext, config: FeaturesConfig, bars: pl.DataFrame):
+    """Features per (ticker, session): TA-Lib-exact indicators, returns, volatility, ranks.
+
+    Partition t is computed from bars of sessions <= t only. Labels are never joined in here.
+    """
+    days = partition_days(context)
+    table = compute_features(bars)
+    own = table.filter(pl.col("date").is_in(days)).sort("date", "ticker")
+    yield dg.Output(
+        own,
+        metadata={
+            "rows": own.height,
+            "tickers": own["ticker"].n_unique(),
+            "sessions_in_run": len(days),
+            "history_rows_read": bars.height,
+            "null_share": _null_share(own, list(FEATURE_COLUMNS)),
+        },
+    )
+    report = check_features(own, bars)
+    yield dg.AssetCheckResult(
+        check_name="features_contract", passed=report.success, metadata=report.to_metadata()
+    )
+    tickers = sorted(own["ticker"].unique().to_list())
+    rng = random.Random(zlib.crc32(f"{days[0]}:{days[-1]}".encode()))
+    sample = rng.sample(tickers, min(config.audit_tickers, len(tickers)))
+    audit = audit_lookahead(
+        compute_features, bars.filter(pl.col("ticker").is_in(sample)), n_cuts=config.audit_cuts
+    )
+    yield dg.AssetCheckResult(
+        check_name="features_no_lookahead",
+        passed=audit.ok,
+        metadata={
+            "tickers_audited": ", ".join(sample),
+            "cuts_checked": len(audit.cuts_checked),
+            "violations": audit.n_violations,
+            "violating_columns": ", ".join(audit.columns) or "none",
+            "examples": dg.MetadataValue.md(markdown_table(pl.DataFrame(audit.violations[:20]))),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=full_history_backfill,
+    group_name="features",
+    kinds={"polars", "parquet"},
+    ins={
+        "bars": dg.AssetIn(
+            metadata={"window_optional": True},
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=0,
+                end_offset=max(LABEL_HORIZONS),
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        )
+    },
+)
+def labels(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output:
+    """Forward log returns ``fwd_ret_{h}d`` (close of t to close of t+h sessions) per ticker.
+
+    Partition t reads bars t .. t+20: a horizon whose end is not materialized yet is null, and
+    the partition fills in when it is re-materialized later. Kept apart from ``features``.
+    """
+    days = partition_days(context)
+    table = compute_labels(bars, horizons=LABEL_HORIZONS)
+    own = table.filter(pl.col("date").is_in(days)).sort("date", "ticker")
+    cols = list(label_columns(LABEL_HORIZONS))
+    return dg.Output(
+        own,
+        metadata={
+            "rows": own.height,
+            "tickers": own["ticker"].n_unique(),
+            "null_share": _null_share(own, cols),
+        },
+    )
