@@ -17,21 +17,30 @@ from alphadag.market.calendar import sessions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-ASSET_KEYS = ["bars", "quarantined_bars", "raw_bars"]
+ASSET_KEYS = ["bars", "features", "labels", "quarantined_bars", "raw_bars"]
 ASSET_CHECK_KEYS = [
     "bars:bars_gx_suite",
     "bars:bars_pandera_schema",
     "bars:bars_sessions_complete",
     "bars:large_moves",
     "bars:quarantine_share",
+    "features:features_contract",
+    "features:features_no_lookahead",
 ]
-JOB_NAMES = ["ingest_job"]
+JOB_NAMES = ["daily_data_job", "features_job", "ingest_job"]
+JOB_ASSETS = {
+    "daily_data_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
+    "features_job": ["features", "labels"],
+    "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
+}
 SCHEDULE_NAMES: list[str] = []
 SENSOR_NAMES = ["landing_zone_sensor"]
 BLOCKING_CHECKS = [
     "bars:bars_gx_suite",
     "bars:bars_pandera_schema",
     "bars:bars_sessions_complete",
+    "features:features_contract",
+    "features:features_no_lookahead",
 ]
 
 
@@ -47,6 +56,9 @@ def test_snapshot_of_the_graph(defs):
     assert checks == ASSET_CHECK_KEYS
     jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
     assert jobs == JOB_NAMES
+    for name, assets in JOB_ASSETS.items():
+        selected = defs.resolve_job_def(name).asset_layer.selected_asset_keys
+        assert sorted(k.to_user_string() for k in selected) == assets, name
     assert sorted(s.name for s in defs.schedules or []) == SCHEDULE_NAMES
     assert sorted(s.name for s in defs.sensors or []) == SENSOR_NAMES
 
@@ -72,14 +84,21 @@ def test_every_asset_has_a_group_and_a_description(defs):
 
 def test_partitioned_assets_use_the_xnys_sessions(defs):
     specs = [s for s in defs.resolve_all_asset_specs() if s.partitions_def is not None]
-    assert {s.key.to_user_string() for s in specs} == {"raw_bars", "bars", "quarantined_bars"}
+    assert {s.key.to_user_string() for s in specs} == {
+        "raw_bars",
+        "bars",
+        "quarantined_bars",
+        "features",
+        "labels",
+    }
     for spec in specs:
         assert spec.partitions_def == sessions_partitions, spec.key
     graph = defs.resolve_asset_graph()
     for key in graph.asset_check_keys:
         check_partitions = graph.get_check_spec(key).partitions_def
         assert check_partitions is None or check_partitions == sessions_partitions, key
-    assert defs.resolve_job_def("ingest_job").partitions_def == sessions_partitions
+    for job in ("ingest_job", "features_job", "daily_data_job"):
+        assert defs.resolve_job_def(job).partitions_def == sessions_partitions, job
     # the partitions are exactly the exchange's sessions: weekends and holidays excluded
     keys_2024 = [k for k in sessions_partitions.get_partition_keys() if k.startswith("2024-")]
     assert keys_2024 == [d.isoformat() for d in sessions("2024-01-01", "2024-12-31")]

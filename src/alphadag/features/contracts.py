@@ -61,12 +61,16 @@ def row_context(bars: pl.DataFrame) -> pl.DataFrame:
     [0, 1]
     """
     full = pl.all_horizontal(pl.col(c).is_not_null() for c in ("open", "high", "low", "volume"))
+    # A run of complete rows restarts after any row missing open/high/low/volume: an OHLCV
+    # feature's window is in warm-up again after a gap (a vendor's missing volume, say).
     return (
         bars.sort("ticker", "date")
+        .with_columns(_full=full)
+        .with_columns(_gap=(~pl.col("_full")).cast(pl.Int64).cum_sum().over("ticker"))
         .with_columns(
             # Counts run forward in date order only: a row's context never sees later rows.
             n_obs=pl.int_range(1, pl.len() + 1).over("ticker"),
-            n_ohlcv=full.cast(pl.Int64).cum_sum().over("ticker"),
+            n_ohlcv=pl.col("_full").cast(pl.Int64).cum_sum().over("ticker", "_gap"),
         )
         .select("ticker", "date", "n_obs", "n_ohlcv")
     )
@@ -81,13 +85,15 @@ def null_violations(features: pl.DataFrame, context: pl.DataFrame) -> pl.DataFra
     joined = features.join(context, on=["ticker", "date"], how="left")
     rank_signal = {f"xs_rank_{s}": s for s in XS_RANK_SIGNALS}
     frames = []
-    for col in FEATURE_COLUMNS:
+    for col in (c for c in FEATURE_COLUMNS if c in features.columns):  # missing: schema fails
         warm = WARMUP[col]
         allowed = pl.col("n_obs") <= warm
         if col in OHLCV_FEATURE_COLUMNS:
             allowed = allowed | (pl.col("n_ohlcv") <= warm)
         if col in rank_signal:
-            allowed = allowed | pl.col(rank_signal[col]).is_null()
+            signal = rank_signal[col]
+            if signal in joined.columns:
+                allowed = allowed | pl.col(signal).is_null()
         bad = joined.filter(pl.col(col).is_null() & ~allowed.fill_null(False))
         if bad.height:
             frames.append(bad.select("ticker", "date", pl.lit(col).alias("column"), "n_obs"))
