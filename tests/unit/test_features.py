@@ -369,3 +369,22 @@ def test_shorter_lookback_is_not_enough(long_history) -> None:
         want = full.filter(pl.col("date").is_between(sessions[k - 1], sessions[k]))
         worst = max(worst, *max_relative_gap(got, want, ("macd", "macd_signal")).values())
     assert worst > 1e-9
+
+
+# -- kernels -----------------------------------------------------------------------------------
+
+
+def test_kernels_restart_on_each_ticker_and_zero_a_flat_window() -> None:
+    from alphadag.features import kernels
+
+    x = np.array([1.0, 5.0, 2.0, 2.0, 2.0, 7.0, 3.0, 4.0])
+    idx = np.array([0, 1, 2, 3, 4, 0, 1, 2])  # two tickers: rows 0-4 and 5-7
+    std = kernels.rolling_std(x, idx, 3, 0)
+    assert np.isnan(std[[0, 1, 5, 6]]).all()
+    np.testing.assert_allclose(std[[2, 3, 7]], [np.std(x[0:3]), np.std(x[1:4]), np.std(x[5:8])])
+    assert std[4] == 0.0  # flat window after a non-flat one: exactly zero
+    mean = kernels.rolling_mean(x, idx, 2)
+    assert np.isnan(mean[[0, 5]]).all() and mean[6] == 5.0 and mean[1] == 3.0
+    ewm = kernels.seeded_ewm(x, idx, 0.5, 2, 1)
+    assert ewm[1] == 3.0 and ewm[2] == 2.5 and ewm[6] == 5.0 and ewm[7] == 4.5
+    assert kernels.cum_sum(x, idx)[[4, 7]].tolist() == [12.0, 14.0]

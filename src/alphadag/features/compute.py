@@ -17,6 +17,7 @@ import math
 import polars as pl
 
 from alphadag.features import indicators as ind
+from alphadag.features import kernels
 
 __all__ = [
     "FEATURE_COLUMNS",
@@ -214,18 +215,17 @@ def _returns() -> ind.Stages:
         **{f"roc_{n}": ind.after(close / close.shift(n) - 1.0, n) for n in (5, 20, 60)},
         **{f"mom_{n}": ind.after(close - close.shift(n), n) for n in (5, 20, 60)},
         **{f"logret_{n}": ind.after(log_close - log_close.shift(n), n) for n in (1, 5, 20)},
-        "_mean_20": ind.per_ticker(close.rolling_mean(20)),
-        "_std_20": ind.per_ticker(close.rolling_std(20, ddof=0)),
-        "_vmean_20": ind.per_ticker(volume.rolling_mean(20)),
-        "_vstd_20": ind.per_ticker(volume.rolling_std(20, ddof=0)),
+        "_mean_20": ind.segmented(kernels.rolling_mean, "close", args=(20,)),
+        "_std_20": ind.segmented(kernels.rolling_std, "close", args=(20, 0)),
+        "_vmean_20": ind.segmented(kernels.rolling_mean, "volume", args=(20,)),
+        "_vstd_20": ind.segmented(kernels.rolling_std, "volume", args=(20, 0)),
         "dist_52w_high": ind.after(close / close.rolling_max(252) - 1.0, 251),
         "dist_52w_low": ind.after(close / close.rolling_min(252) - 1.0, 251),
     }
-    logret_1 = pl.col("logret_1")
     second = {
         # logret_1 starts at row 1, so a full window of n returns ends at row n
         **{
-            f"rvol_{n}": ind.per_ticker(logret_1.rolling_std(n, ddof=1)) * _ANNUALISE
+            f"rvol_{n}": ind.segmented(kernels.rolling_std, "logret_1", args=(n, 1)) * _ANNUALISE
             for n in (20, 60)
         },
         "zscore_20": _zscore(close, pl.col("_mean_20"), pl.col("_std_20")),
@@ -319,4 +319,6 @@ def compute_features(bars: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     >>> out.select("sma_10", "rsi_14", "atr_14").row(29)
     (25.5, 100.0, None)
     """
-    return features_plan(bars).collect()
+    # The in-memory engine: the streaming engine's chunk boundaries depend on the frame's height and
+    # can change the last bit of a value, which would break byte-identical partitions.
+    return features_plan(bars).collect(engine="in-memory")
