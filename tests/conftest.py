@@ -1,11 +1,12 @@
 """Shared fixtures: a temporary data root, one test instance, the loaded definitions and a runner
-that launches ``ingest_job`` over a session range exactly as ``alphadag.cli.materialize_range``
+that launches a job (``ingest_job`` by default) over a session range exactly as ``alphadag.cli.materialize_range``
 does (one run, range tags), with real resources: the Parquet IO manager under a temporary root and
 a configured market-data source.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import dagster as dg
@@ -18,7 +19,7 @@ SYNTHETIC_TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 SYNTHETIC_START = "2024-01-02"
 SYNTHETIC_END = "2024-03-28"
 
-RunIngest = Callable[..., dg.ExecuteInProcessResult]
+RunResult = dg.ExecuteInProcessResult
 
 
 @pytest.fixture()
@@ -70,45 +71,50 @@ def market() -> Callable[..., MarketDataResource]:
 
 
 @pytest.fixture(scope="session")
-def run_ingest(defs: dg.Definitions, instance: dg.DagsterInstance) -> RunIngest:
-    """Run ``ingest_job`` once and return its ``ExecuteInProcessResult`` (errors not raised).
+def run_job(defs: dg.Definitions, instance: dg.DagsterInstance) -> Callable[..., RunResult]:
+    """Run any job once and return its ``ExecuteInProcessResult`` (errors not raised).
 
-    ``run_ingest(data_root, start, end, market_data=..., run_config=...)`` launches one ranged
+    ``run_job(name, data_root, start, end, market_data=..., run_config=...)`` launches one ranged
     run over the sessions ``start``..``end`` with the range tags the CLI and the sensor use;
-    ``run_ingest(data_root, day)`` (no ``end``) launches a single-partition run, the daily
+    ``run_job(name, data_root, day)`` (no ``end``) launches a single-partition run, the daily
     increment. ``market_data`` defaults to the five-ticker synthetic source.
     """
-    job = defs.resolve_job_def("ingest_job")
 
     def run(
+        job_name: str,
         root: str,
         start: str,
         end: str | None = None,
         *,
         market_data: MarketDataResource | None = None,
         run_config: Mapping | None = None,
-    ) -> dg.ExecuteInProcessResult:
+    ) -> RunResult:
+        job = defs.resolve_job_def(job_name)
         resources = {
             "io_manager": ParquetPartitionIOManager(data_root=root),
             "market_data": market_data or synthetic_market(),
         }
         if end is None:
-            return job.execute_in_process(
-                instance=instance,
-                partition_key=start,
-                resources=resources,
-                run_config=run_config,
-                raise_on_error=False,
-            )
+            selection: dict = {"partition_key": start}
+        else:
+            selection = {
+                "tags": {
+                    "dagster/asset_partition_range_start": start,
+                    "dagster/asset_partition_range_end": end,
+                }
+            }
         return job.execute_in_process(
             instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": start,
-                "dagster/asset_partition_range_end": end,
-            },
             resources=resources,
             run_config=run_config,
             raise_on_error=False,
+            **selection,
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_ingest(run_job) -> Callable[..., RunResult]:
+    """``run_job`` for ``ingest_job``: ``run_ingest(data_root, start, end=None, ...)``."""
+    return functools.partial(run_job, "ingest_job")

@@ -15,15 +15,12 @@ import dataclasses
 import datetime as dt
 import io
 import math
-from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from alphadag.defs.resources.market_data import MarketDataResource
-from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.features import FEATURE_COLUMNS, compute_features
 from alphadag.market.calendar import sessions
 from alphadag.market.schema import BARS_SCHEMA
@@ -75,50 +72,6 @@ def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list:
         for ev in result.get_asset_materialization_events()
         if ev.materialization.asset_key == dg.AssetKey(asset)
     ]
-
-
-@pytest.fixture(scope="module")
-def run_job(defs: dg.Definitions, instance: dg.DagsterInstance, market):
-    """Run a job the way conftest's ``run_ingest`` runs ``ingest_job``, for any job.
-
-    ``run_job(name, root, start, end)`` is one ranged run with the range tags the CLI and the
-    sensor use; ``run_job(name, root, day)`` is a single-partition run. Errors are not raised.
-    """
-
-    def run(
-        job_name: str,
-        root: str,
-        start: str,
-        end: str | None = None,
-        *,
-        market_data: MarketDataResource | None = None,
-        run_config: Mapping | None = None,
-    ) -> dg.ExecuteInProcessResult:
-        job = defs.resolve_job_def(job_name)
-        resources = {
-            "io_manager": ParquetPartitionIOManager(data_root=root),
-            "market_data": market_data or market(),
-        }
-        if end is None:
-            return job.execute_in_process(
-                instance=instance,
-                partition_key=start,
-                resources=resources,
-                run_config=run_config,
-                raise_on_error=False,
-            )
-        return job.execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": start,
-                "dagster/asset_partition_range_end": end,
-            },
-            resources=resources,
-            run_config=run_config,
-            raise_on_error=False,
-        )
-
-    return run
 
 
 @dataclasses.dataclass(frozen=True)
