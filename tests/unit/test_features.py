@@ -388,3 +388,35 @@ def test_kernels_restart_on_each_ticker_and_zero_a_flat_window() -> None:
     ewm = kernels.seeded_ewm(x, idx, 0.5, 2, 1)
     assert ewm[1] == 3.0 and ewm[2] == 2.5 and ewm[6] == 5.0 and ewm[7] == 4.5
     assert kernels.cum_sum(x, idx)[[4, 7]].tolist() == [12.0, 14.0]
+
+
+def test_xs_rank_kernel_equals_polars_rank_over_date() -> None:
+    """The counting-sort rank kernel is bit-identical to ``rank("average").over / count().over``
+    (ties, nulls, day numbers and spread-out keys alike)."""
+    from alphadag.features import kernels
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    x = np.round(rng.normal(size=n), 1)  # many ties
+    x[rng.random(n) < 0.1] = np.nan
+    days = rng.integers(-400, 400, n)
+    frame = pl.DataFrame({"d": days, "x": x}, nan_to_null=True)
+    expected = frame.select(
+        (pl.col("x").rank("average").over("d") / pl.col("x").count().over("d")).alias("r")
+    )["r"]
+    for key in (days, days * 10**12):  # the counting sort and the argsort path
+        got = pl.Series("r", kernels.xs_rank(x, key.astype(np.int64)), nan_to_null=True)
+        assert got.equals(expected)
+
+
+def test_prepare_orders_by_ticker_then_date() -> None:
+    """The single-key sort of ``prepare`` orders exactly as ``sort("ticker", "date")``."""
+    from alphadag.features import indicators as ind
+
+    days = [dt.date(1960, 1, 1) + dt.timedelta(days=k * 997) for k in range(40)]
+    bars = pl.DataFrame(
+        {"ticker": [t for _ in days for t in ("b", "A", "aa", "B")], "date": days * 4}
+    ).sample(fraction=1.0, shuffle=True, seed=1)
+    got = ind.prepare(bars.lazy()).collect()
+    assert got.drop(ind.INDEX).equals(bars.sort("ticker", "date"))
+    assert got[ind.INDEX].to_list() == [k for _ in range(4) for k in range(40)]

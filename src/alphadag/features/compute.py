@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from alphadag.features import indicators as ind
@@ -205,6 +206,9 @@ def _inputs(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+_BB_DEVIATION = "_bb_mid_20__dev"  # bbands' ``width * std`` column (width 2.0)
+
+
 def _returns() -> ind.Stages:
     """roc/mom/logret (shifts) and rolling statistics of close and volume, all panel-safe."""
     close, volume = pl.col("close"), pl.col("volume")
@@ -215,8 +219,6 @@ def _returns() -> ind.Stages:
         **{f"roc_{n}": ind.after(close / close.shift(n) - 1.0, n) for n in (5, 20, 60)},
         **{f"mom_{n}": ind.after(close - close.shift(n), n) for n in (5, 20, 60)},
         **{f"logret_{n}": ind.after(log_close - log_close.shift(n), n) for n in (1, 5, 20)},
-        "_mean_20": ind.segmented(kernels.rolling_mean, "close", args=(20,)),
-        "_std_20": ind.segmented(kernels.rolling_std, "close", args=(20, 0)),
         "_vmean_20": ind.segmented(kernels.rolling_mean, "volume", args=(20,)),
         "_vstd_20": ind.segmented(kernels.rolling_std, "volume", args=(20, 0)),
         "dist_52w_high": ind.after(close / close.rolling_max(252) - 1.0, 251),
@@ -228,27 +230,39 @@ def _returns() -> ind.Stages:
             f"rvol_{n}": ind.segmented(kernels.rolling_std, "logret_1", args=(n, 1)) * _ANNUALISE
             for n in (20, 60)
         },
-        "zscore_20": _zscore(close, pl.col("_mean_20"), pl.col("_std_20")),
+        # the 20-row mean and population std of close are the Bollinger middle band and half
+        # its deviation column (``std * 2.0``: halving is exact), computed once in the first stage
+        "zscore_20": _zscore(close, pl.col("bb_mid_20"), pl.col(_BB_DEVIATION) / 2.0),
         "volume_z_20": _zscore(volume, pl.col("_vmean_20"), pl.col("_vstd_20")),
     }
     return [first, second]
 
 
+def _xs_rank(signal: str) -> pl.Expr:
+    """``rank("average").over("date") / count().over("date")`` of ``signal``, as one
+    :func:`alphadag.features.kernels.xs_rank` pass (a counting sort of the rows by day, then
+    the dates in parallel) instead of two hash-grouped windows: bit-identical, ~5x faster."""
+
+    def apply(series: list[pl.Series]) -> pl.Series:
+        values, days = series
+        x = np.asarray(values.to_numpy(), dtype=np.float64)
+        return pl.Series(kernels.xs_rank(x, days.to_numpy()), nan_to_null=True)
+
+    # a null date (none in valid bars) groups with the other null dates, as over("date") does
+    days = pl.col("date").to_physical().cast(pl.Int64).fill_null(np.iinfo(np.int64).min)
+    return pl.map_batches([pl.col(signal).cast(pl.Float64), days], apply, return_dtype=pl.Float64)
+
+
 def _xs_ranks() -> ind.Stages:
     # cross-sectional: a date's rank reads only that date's values of the other tickers
-    return [
-        {
-            f"xs_rank_{s}": pl.col(s).rank("average").over("date") / pl.col(s).count().over("date")
-            for s in XS_RANK_SIGNALS
-        }
-    ]
+    return [{f"xs_rank_{s}": _xs_rank(s) for s in XS_RANK_SIGNALS}]
 
 
 def _indicators() -> ind.Stages:
     """Every feature as one staged plan (see :mod:`alphadag.features.indicators`)."""
     per_ticker = ind.parallel(
         ind.sma("close", 10, out="sma_10"),
-        ind.sma("close", 20, out="sma_20"),
+        [{}, {"sma_20": pl.col("bb_mid_20")}],  # SMA(20) is the Bollinger middle band
         ind.sma("close", 50, out="sma_50"),
         ind.ema("close", 12, out="ema_12"),
         ind.ema("close", 26, out="ema_26"),

@@ -111,8 +111,18 @@ def prepare(bars: pl.LazyFrame) -> pl.LazyFrame:
     >>> prepare(bars).collect().rows()
     [('A', 1, 0), ('A', 2, 1), ('B', 1, 0)]
     """
-    return bars.sort("ticker", "date").with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).over("ticker").alias(INDEX)
+    # Sorting by the string column is the slow part of a two-key sort (~4x the rest): the sort
+    # runs on one Int64 key instead, the ticker's rank among the sorted distinct tickers (a hash
+    # join of a few hundred names) in the high 32 bits and the date's day number (|days| < 2**31)
+    # in the low ones, which orders exactly as ``(ticker, date)``.
+    code = "_ticker_code"
+    tickers = bars.select(pl.col("ticker").unique()).sort("ticker").with_row_index(code)
+    key = pl.col(code).cast(pl.Int64) * (1 << 32) + pl.col("date").to_physical().cast(pl.Int64)
+    return (
+        bars.join(tickers, on="ticker", how="left")
+        .sort(key)
+        .drop(code)
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("ticker").alias(INDEX))
     )
 
 

@@ -28,7 +28,7 @@ later ones load the machine code.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = [
     "cum_sum",
@@ -40,7 +40,7 @@ __all__ = [
 
 
 @njit(cache=True, nogil=True)
-def rolling_mean(x: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+def _seg_rolling_mean(x: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """TA-Lib ``SMA(n)`` (the mean of the last ``n`` values; NaN before row ``n - 1`` and when a
     value of the window is missing), computed exactly like polars' ``rolling_mean``: a sliding
     sum with Kahan compensation, separate for added and removed values (the removal first), then
@@ -75,7 +75,7 @@ def rolling_mean(x: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def rolling_std(x: np.ndarray, idx: np.ndarray, n: int, ddof: int) -> np.ndarray:
+def _seg_rolling_std(x: np.ndarray, idx: np.ndarray, n: int, ddof: int) -> np.ndarray:
     """The standard deviation of the last ``n`` values with ``n - ddof`` degrees of freedom
     (``ddof=0``: the population ``STDDEV`` of TA-Lib's ``BBANDS``); NaN before row ``n - 1`` and
     when a value of the window is missing.
@@ -108,7 +108,7 @@ def rolling_std(x: np.ndarray, idx: np.ndarray, n: int, ddof: int) -> np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def seeded_ewm(
+def _seg_seeded_ewm(
     x: np.ndarray, idx: np.ndarray, alpha: float, window: int, seed_at: int
 ) -> np.ndarray:
     """TA-Lib's seeded recursive average ``y[t] = y[t-1] + alpha * (x[t] - y[t-1])``.
@@ -121,7 +121,7 @@ def seeded_ewm(
     ``ewm_mean(adjust=False, ignore_nulls=True)`` form, ``y + (x - y) * (alpha / w)`` with
     ``w = (1 - alpha) + alpha``, so the values are bit-identical to that expression.
     """
-    seed = rolling_mean(x, idx, window)
+    seed = _seg_rolling_mean(x, idx, window)
     factor = alpha / ((1.0 - alpha) + alpha)
     out = np.full(x.size, np.nan)
     started = False
@@ -144,7 +144,7 @@ def seeded_ewm(
 
 
 @njit(cache=True, nogil=True)
-def cum_sum(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _seg_cum_sum(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The running total of ``x`` within each ticker (TA-Lib ``OBV`` on its signed volumes);
     a missing value is NaN and left out of the total."""
     out = np.full(x.size, np.nan)
@@ -159,7 +159,7 @@ def cum_sum(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def stoch_fast_k(
+def _seg_stoch_fast_k(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, idx: np.ndarray, n: int
 ) -> np.ndarray:
     """TA-Lib ``STOCH``'s fast %K over ``n`` rows:
@@ -182,4 +182,171 @@ def stoch_fast_k(
             continue
         scale = (highest - lowest) * 0.01  # as polars evaluated ``/ 100.0``
         out[i] = (close[i] - lowest) / scale if scale != 0.0 else 0.0  # NaN for a missing close
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the public kernels: the tickers of the panel in parallel, each one serial
+
+
+@njit(cache=True, nogil=True)
+def _bounds(idx: np.ndarray) -> np.ndarray:
+    """The segment boundaries: row 0, every later row with ``idx == 0``, and the end."""
+    count = 1
+    for i in range(1, idx.size):
+        if idx[i] == 0:
+            count += 1
+    bounds = np.empty(count + 1, dtype=np.int64)
+    bounds[0] = 0
+    k = 1
+    for i in range(1, idx.size):
+        if idx[i] == 0:
+            bounds[k] = i
+            k += 1
+    bounds[count] = idx.size
+    return bounds
+
+
+# Each public kernel splits the column into tickers (the runs from one ``idx == 0`` to the next)
+# and runs the serial ``_seg_`` kernel on each with ``prange``: a ticker is always computed by
+# one thread in row order, so its values are bit-identical to the serial pass and do not depend
+# on the thread count or scheduling. The GIL is held (no ``nogil``): polars calls the kernels
+# from its own threads, and numba's workqueue threading layer must not be entered concurrently.
+
+
+@njit(cache=True, parallel=True)
+def rolling_mean(x: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    """Per ticker :func:`_seg_rolling_mean` (TA-Lib ``SMA(n)``, polars ``rolling_mean``)."""
+    out = np.empty(x.size)
+    bounds = _bounds(idx)
+    for k in prange(bounds.size - 1):
+        s, e = bounds[k], bounds[k + 1]
+        out[s:e] = _seg_rolling_mean(x[s:e], idx[s:e], n)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def rolling_std(x: np.ndarray, idx: np.ndarray, n: int, ddof: int) -> np.ndarray:
+    """Per ticker :func:`_seg_rolling_std`."""
+    out = np.empty(x.size)
+    bounds = _bounds(idx)
+    for k in prange(bounds.size - 1):
+        s, e = bounds[k], bounds[k + 1]
+        out[s:e] = _seg_rolling_std(x[s:e], idx[s:e], n, ddof)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def seeded_ewm(
+    x: np.ndarray, idx: np.ndarray, alpha: float, window: int, seed_at: int
+) -> np.ndarray:
+    """Per ticker :func:`_seg_seeded_ewm`."""
+    out = np.empty(x.size)
+    bounds = _bounds(idx)
+    for k in prange(bounds.size - 1):
+        s, e = bounds[k], bounds[k + 1]
+        out[s:e] = _seg_seeded_ewm(x[s:e], idx[s:e], alpha, window, seed_at)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def cum_sum(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per ticker :func:`_seg_cum_sum`."""
+    out = np.empty(x.size)
+    bounds = _bounds(idx)
+    for k in prange(bounds.size - 1):
+        s, e = bounds[k], bounds[k + 1]
+        out[s:e] = _seg_cum_sum(x[s:e], idx[s:e])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def stoch_fast_k(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, idx: np.ndarray, n: int
+) -> np.ndarray:
+    """Per ticker :func:`_seg_stoch_fast_k`."""
+    out = np.empty(close.size)
+    bounds = _bounds(idx)
+    for k in prange(bounds.size - 1):
+        s, e = bounds[k], bounds[k + 1]
+        out[s:e] = _seg_stoch_fast_k(high[s:e], low[s:e], close[s:e], idx[s:e], n)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _group_order(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows grouped by ``key`` (ascending keys, rows in their order within a key) and the
+    group boundaries: a counting sort when the keys span a modest range (day numbers), else a
+    stable argsort."""
+    n = key.size
+    order = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return order, np.zeros(1, dtype=np.int64)
+    lo, hi = key.min(), key.max()
+    if float(hi) - float(lo) <= 4.0 * n + 1024.0:  # float: no overflow on extreme keys
+        counts = np.zeros(hi - lo + 2, dtype=np.int64)
+        for i in range(n):
+            counts[key[i] - lo + 1] += 1
+        groups = 0
+        for c in range(1, counts.size):
+            if counts[c] > 0:
+                groups += 1
+            counts[c] += counts[c - 1]
+        bounds = np.empty(groups + 1, dtype=np.int64)
+        g = 0
+        for c in range(counts.size - 1):
+            if counts[c + 1] > counts[c]:
+                bounds[g] = counts[c]
+                g += 1
+        bounds[groups] = n
+        for i in range(n):
+            slot = key[i] - lo
+            order[counts[slot]] = i
+            counts[slot] += 1
+        return order, bounds
+    order[:] = np.argsort(key, kind="mergesort")
+    groups = 1
+    for i in range(1, n):
+        if key[order[i]] != key[order[i - 1]]:
+            groups += 1
+    bounds = np.empty(groups + 1, dtype=np.int64)
+    bounds[0] = 0
+    g = 1
+    for i in range(1, n):
+        if key[order[i]] != key[order[i - 1]]:
+            bounds[g] = i
+            g += 1
+    bounds[groups] = n
+    return order, bounds
+
+
+@njit(cache=True, parallel=True)
+def xs_rank(x: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The average rank (1-based, ties sharing the mean of their ranks) of each present ``x``
+    among the present values of its ``key`` group (a date), divided by their count: polars'
+    ``x.rank("average").over(key) / x.count().over(key)``. NaN (missing) stays NaN and is left
+    out of the ranks and the count. Each group is independent, so the values do not depend on
+    the thread count."""
+    out = np.full(x.size, np.nan)
+    order, bounds = _group_order(key)
+    for g in prange(bounds.size - 1):
+        rows = order[bounds[g] : bounds[g + 1]]
+        present = np.empty(rows.size, dtype=np.int64)
+        m = 0
+        for r in rows:
+            if not np.isnan(x[r]):
+                present[m] = r
+                m += 1
+        present = present[:m]
+        values = x[present]
+        ranked = np.argsort(values)
+        i = 0
+        while i < m:
+            j = i + 1
+            while j < m and values[ranked[j]] == values[ranked[i]]:
+                j += 1
+            rank = (i + 1 + j) / 2.0  # the mean of the ranks i + 1 .. j
+            for t in range(i, j):
+                out[present[ranked[t]]] = rank / m
+            i = j
     return out
