@@ -20,6 +20,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from run_results import checks_by_name as _checks
+from run_results import materializations as _materializations
+from run_results import metadata_values as _meta
 
 from alphadag.features import FEATURE_COLUMNS, compute_features
 from alphadag.market.calendar import sessions
@@ -53,25 +56,6 @@ def _snapshot(root: str) -> dict[str, bytes]:
 
 def _frame(data: bytes) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(data))
-
-
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    evaluations = result.get_asset_check_evaluations()
-    by_name = {ev.check_name: ev for ev in evaluations}
-    assert len(by_name) == len(evaluations), "a check was evaluated twice in one run"
-    return by_name
-
-
-def _meta(entry) -> dict:
-    return {k: v.value for k, v in entry.metadata.items()}
-
-
-def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list:
-    return [
-        ev.materialization
-        for ev in result.get_asset_materialization_events()
-        if ev.materialization.asset_key == dg.AssetKey(asset)
-    ]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from run_results import checks_by_name as _checks
+from run_results import materializations as _materializations
+from run_results import metadata_values as _meta
 
 from alphadag.defs.assets.bars_checks import bars_gx_suite, bars_pandera_schema
 from alphadag.defs.assets.ingestion import raw_bars
@@ -84,25 +87,6 @@ def _snapshot(root: str) -> dict[str, FileState]:
         st = path.stat()
         out[str(path.relative_to(root))] = FileState(path.read_bytes(), st.st_mtime_ns, st.st_ino)
     return out
-
-
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    evaluations = result.get_asset_check_evaluations()
-    by_name = {ev.check_name: ev for ev in evaluations}
-    assert len(by_name) == len(evaluations), "a check was evaluated twice in one run"
-    return by_name
-
-
-def _meta(entry) -> dict:
-    return {k: v.value for k, v in entry.metadata.items()}
-
-
-def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list:
-    return [
-        ev.materialization
-        for ev in result.get_asset_materialization_events()
-        if ev.materialization.asset_key == dg.AssetKey(asset)
-    ]
 
 
 @dataclasses.dataclass(frozen=True)
