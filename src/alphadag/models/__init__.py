@@ -1,6 +1,8 @@
 """Pure modelling: segments and the training set, sklearn pipelines, walk-forward CV, metrics.
 
-No dagster or mlflow here. The experiment is data: :class:`Segments` (explicit train / valid /
+No dagster here, and no mlflow in the modules exported below: :mod:`alphadag.models.registry`
+(import it explicitly) is the one module that talks to the MLflow tracking store and registry.
+The experiment is data: :class:`Segments` (explicit train / valid /
 test date ranges with an embargo of at least the label horizon) and :class:`ModelSpec` (family,
 hyper-parameters, seed) describe a run completely and serialise with ``to_dict()``.
 """

@@ -4,12 +4,13 @@ import dagster as dg
 
 from alphadag import settings
 from alphadag.defs.resources.market_data import MarketDataResource
+from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    """IO manager and market-data source for the code location."""
+    """IO manager, market-data source and MLflow store for the code location."""
     return dg.Definitions(
         resources={
             "io_manager": ParquetPartitionIOManager(data_root=settings.data_root()),
@@ -18,5 +19,6 @@ def resources() -> dg.Definitions:
                 tickers=settings.tickers(),
                 landing_dir=settings.landing_dir(),
             ),
+            "mlflow": MlflowResource(),
         }
     )

@@ -1,0 +1,96 @@
+"""The MLflow resource: where runs and registered models live, and links to them in the MLflow UI.
+
+The local default is a SQLite store at ``.alphadag/mlflow.db`` with artifacts under
+``.alphadag/mlartifacts`` (no server, no network; MLflow telemetry is off); production points
+``tracking_uri`` at a tracking server. Logging, registering and promoting are the pure helpers in
+:mod:`alphadag.models.registry`; this resource only carries the configuration. Credentials for a
+remote server come from MLflow's own environment variables, never from this config, tags or params.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from pydantic import Field
+
+if TYPE_CHECKING:  # mlflow takes seconds to import: loading the code location must not pay it
+    from mlflow.tracking import MlflowClient
+
+    from alphadag.models.registry import RegisteredVersion
+
+DEFAULT_UI_BASE = "http://127.0.0.1:5000"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (``None`` for other stores)."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and registry configuration (local SQLite store by default)."""
+
+    tracking_uri: str = Field("sqlite:///.alphadag/mlflow.db", description="MLflow tracking URI")
+    registry_uri: str | None = Field(None, description="model registry URI (default: tracking)")
+    artifact_location: str = Field(
+        ".alphadag/mlartifacts", description="artifact root of a newly created experiment"
+    )
+    experiment: str = "alphadag"
+    model_name: str = "alphadag-returns"
+
+    @property
+    def resolved_registry_uri(self) -> str:
+        return self.registry_uri or self.tracking_uri
+
+    def _resolved_artifact_location(self) -> str:
+        # a relative path would be resolved against whatever directory a later process runs in
+        if "://" in self.artifact_location:
+            return self.artifact_location
+        return Path(self.artifact_location).resolve().as_uri()
+
+    def client(self) -> MlflowClient:
+        """A client bound to this resource's tracking and registry stores."""
+        from alphadag.models.registry import MlflowClient  # sets the offline defaults first
+
+        for uri in {self.tracking_uri, self.resolved_registry_uri}:
+            path = _sqlite_path(uri)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+
+    def ensure_experiment(self) -> str:
+        """The experiment id, creating the experiment under ``artifact_location`` if missing."""
+        from alphadag.models import registry
+
+        return registry.ensure_experiment(
+            self.client(), self.experiment, artifact_location=self._resolved_artifact_location()
+        )
+
+    def log_and_register(self, **kwargs: Any) -> RegisteredVersion:
+        """:func:`alphadag.models.registry.log_and_register` with this resource's stores and names."""
+        from alphadag.models import registry
+
+        self.ensure_experiment()
+        return registry.log_and_register(
+            tracking_uri=self.tracking_uri,
+            registry_uri=self.resolved_registry_uri,
+            experiment=self.experiment,
+            model_name=self.model_name,
+            **kwargs,
+        )
+
+    def ui_base(self) -> str:
+        return os.environ.get("MLFLOW_UI_BASE", DEFAULT_UI_BASE).rstrip("/")
+
+    def ui_url(self, run_id: str, experiment_id: str | None = None) -> str:
+        """Link to a run in the MLflow UI (base from ``MLFLOW_UI_BASE``), for asset metadata."""
+        if experiment_id is None:
+            experiment_id = self.client().get_run(run_id).info.experiment_id
+        return f"{self.ui_base()}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version_url(self, version: int | str) -> str:
+        """Link to a registered model version in the MLflow UI."""
+        return f"{self.ui_base()}/#/models/{self.model_name}/versions/{version}"

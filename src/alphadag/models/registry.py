@@ -1,0 +1,377 @@
+"""MLflow registry helpers: log a fitted Pipeline as a model version, promote it by aliases.
+
+The registry is the only place a served model comes from. :func:`log_and_register` records one
+training run (params, metrics, tags, the Pipeline in the skops format with its signature),
+registers the model as a new version of ``model_name`` and points the ``challenger`` alias at it.
+:func:`promote_if_better` compares that challenger with the current ``champion`` and, if it wins by
+``margin`` (or there is no champion), moves ``champion`` to it and ``previous`` to the old champion.
+Every decision is recorded as ``alphadag.promotion.*`` tags on the versions involved; the alias
+moves come last and are rolled back if the second one fails, so a failure leaves the aliases as
+they were. :func:`load_model` loads a version back with the project's own skops allow-list
+(:data:`SKOPS_TRUSTED_TYPES`), never with a list read from the artifact. Aliases, not stages
+(MLflow 3): ``models:/alphadag-returns@champion``. No dagster here; telemetry is off by default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from importlib.metadata import version as _dist_version
+from typing import Any
+
+# MLflow sends usage telemetry unless told not to; this project runs offline. Set before the
+# first mlflow import (the client is created at import) and honoured again on every call.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import polars as pl
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, infer_signature
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+
+__all__ = [
+    "ALIAS_CHALLENGER",
+    "ALIAS_CHAMPION",
+    "ALIAS_PREVIOUS",
+    "SKOPS_TRUSTED_TYPES",
+    "PromotionDecision",
+    "RegisteredVersion",
+    "decide_promotion",
+    "ensure_experiment",
+    "load_model",
+    "log_and_register",
+    "pip_requirements",
+    "promote_if_better",
+    "versions_by_alias",
+]
+
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+ALIAS_PREVIOUS = "previous"
+TAG_PREFIX = "alphadag.promotion."
+
+SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+"""Types beyond skops' defaults that the ridge, hgb and random_forest Pipelines contain."""
+
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredVersion:
+    """One logged run and the model version registered from it."""
+
+    run_id: str
+    version: int
+    model_uri: str  # models:/<name>/<version>
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionDecision:
+    """The outcome of :func:`promote_if_better` (also written as version tags)."""
+
+    promoted: bool
+    reason: str
+    challenger_version: int
+    challenger_score: float
+    champion_version: int | None
+    champion_score: float | None
+    margin: float
+    higher_is_better: bool
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements to serve a Pipeline (explicit: MLflow's inference takes seconds).
+
+    >>> any(r.startswith("scikit-learn==") for r in pip_requirements())
+    True
+    """
+    return [
+        f"{dist}=={_dist_version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy")
+    ]
+
+
+@contextmanager
+def _uris(tracking_uri: str | None, registry_uri: str | None) -> Iterator[None]:
+    """Point the fluent API (``log_model`` needs it) at the given stores for the block only.
+
+    ``mlflow.set_*_uri`` also export ``MLFLOW_*_URI`` environment variables, and setting the old
+    value back would pin a default; so the previous module state and variables are restored as
+    they were (MLflow offers no public scoped setter).
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    try:
+        if tracking_uri is not None:
+            mlflow.set_tracking_uri(tracking_uri)
+        if registry_uri is not None or tracking_uri is not None:
+            mlflow.set_registry_uri(registry_uri or tracking_uri)
+        yield
+    finally:
+        if tracking_utils._tracking_uri != saved[0]:
+            mlflow.set_tracking_uri(saved[0])  # resets the tracer provider too
+        registry_utils._registry_uri = saved[1]
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _check_no_secrets(kind: str, values: Mapping[str, Any]) -> None:
+    bad = sorted(k for k in values if _SECRET_KEY.search(str(k)))
+    if bad:
+        raise ValueError(f"{kind} must not carry secrets; remove {bad} (use dg.EnvVar instead)")
+
+
+def _as_pandas(frame: pl.DataFrame | pd.DataFrame) -> pd.DataFrame:
+    """Float64 features with NaN for nulls, the matrix the Pipelines are fitted on."""
+    if isinstance(frame, pl.DataFrame):
+        frame = frame.select(pl.all().cast(pl.Float64).fill_null(float("nan"))).to_pandas()
+    elif not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"input_example must be a polars or pandas DataFrame, got {type(frame)}")
+    if frame.shape[0] == 0:
+        raise ValueError("input_example must have at least one row")
+    return frame.astype("float64")
+
+
+def ensure_experiment(
+    client: MlflowClient, name: str, *, artifact_location: str | None = None
+) -> str:
+    """The id of experiment ``name``, created (with ``artifact_location``) if missing."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
+def log_and_register(
+    *,
+    tracking_uri: str,
+    registry_uri: str | None = None,
+    experiment: str,
+    artifact_location: str | None = None,
+    model_name: str,
+    pipeline: Pipeline,
+    input_example: pl.DataFrame | pd.DataFrame,
+    metrics: Mapping[str, float],
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+) -> RegisteredVersion:
+    """Log one run with ``pipeline`` and register it as a new version with alias ``challenger``.
+
+    Parameters:
+        tracking_uri / registry_uri: the MLflow stores (registry defaults to tracking).
+        experiment: experiment name, created under ``artifact_location`` if missing.
+        model_name: registered model name; a new version is created on every call.
+        pipeline: a *fitted* sklearn Pipeline taking the columns of ``input_example`` in order.
+        input_example: a few feature rows; the signature is inferred from them and their
+            predictions (nulls become NaN, as :func:`alphadag.models.feature_matrix` does).
+        metrics / params / tags: logged with the run; keys that look like secrets are refused.
+
+    The model is saved with skops and :data:`SKOPS_TRUSTED_TYPES`, with :func:`pip_requirements`.
+    Nothing here touches ``champion``; call :func:`promote_if_better` for that.
+    """
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"pipeline must be a fitted sklearn Pipeline, got {type(pipeline)}")
+    for kind, values in (("params", params), ("tags", tags), ("metrics", metrics)):
+        _check_no_secrets(kind, values)
+    example = _as_pandas(input_example)
+    predictions = np.asarray(pipeline.predict(example.to_numpy()), dtype=np.float64)
+    signature = infer_signature(example, predictions)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
+    experiment_id = ensure_experiment(client, experiment, artifact_location=artifact_location)
+    with (
+        _uris(tracking_uri, registry_uri),
+        mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)) as run,
+    ):
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+            pip_requirements=pip_requirements(),
+        )
+        version = mlflow.register_model(
+            info.model_uri, model_name, tags={"alphadag.run_id": run.info.run_id}
+        )
+    client.set_registered_model_alias(model_name, ALIAS_CHALLENGER, version.version)
+    return RegisteredVersion(
+        run_id=run.info.run_id,
+        version=int(version.version),
+        model_uri=f"models:/{model_name}/{version.version}",
+    )
+
+
+def decide_promotion(
+    challenger_score: float,
+    champion_score: float | None,
+    *,
+    margin: float,
+    higher_is_better: bool = True,
+) -> tuple[bool, str]:
+    """Whether the challenger should become champion, and why (pure; no registry calls).
+
+    >>> decide_promotion(0.05, None, margin=0.01)
+    (True, 'no champion')
+    >>> decide_promotion(0.05, 0.045, margin=0.01)[0]
+    False
+    >>> decide_promotion(0.10, 0.12, margin=0.01, higher_is_better=False)[0]
+    True
+    """
+    if not math.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if not math.isfinite(challenger_score):
+        return False, f"challenger score {challenger_score!r} is not finite"
+    if champion_score is None:
+        return True, "no champion"
+    if not math.isfinite(champion_score):
+        return True, f"champion score {champion_score!r} is not finite"
+    gain = (
+        challenger_score - champion_score if higher_is_better else champion_score - challenger_score
+    )
+    if gain > margin:
+        return True, f"challenger beats champion by {gain:.6g} > margin {margin:g}"
+    return False, f"challenger gain {gain:.6g} is not above margin {margin:g}"
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> int | None:
+    # read from the model's alias map: a missing alias is INVALID_PARAMETER_VALUE in
+    # get_model_version_by_alias, indistinguishable from a real argument error
+    return versions_by_alias(client, name).get(alias)
+
+
+def promote_if_better(
+    client: MlflowClient,
+    model_name: str,
+    *,
+    challenger_version: int,
+    challenger_score: float,
+    champion_score: float | None,
+    margin: float,
+    higher_is_better: bool = True,
+) -> PromotionDecision:
+    """Make ``challenger_version`` the ``champion`` if it beats the current one by ``margin``.
+
+    With no champion the challenger is promoted. On promotion the old champion gets ``previous``.
+    Both versions are tagged ``alphadag.promotion.{decision,reason,challenger_score,...}``. The
+    tags are written first and the alias moves last; if moving ``champion`` fails, ``previous``
+    is put back, so aliases either all move or none do. ``champion_score`` must be given when a
+    champion exists (the caller scores both on the same data).
+    """
+    challenger_version = int(challenger_version)
+    # fail before any write if the version does not exist
+    client.get_model_version(model_name, str(challenger_version))
+    champion_version = _alias_version(client, model_name, ALIAS_CHAMPION)
+    if champion_version is not None and champion_score is None:
+        raise ValueError(
+            f"{model_name} has champion version {champion_version}; pass its champion_score"
+        )
+    if champion_version == challenger_version:
+        raise ValueError(f"version {challenger_version} of {model_name} is already the champion")
+    if champion_version is None:
+        champion_score = None
+    promoted, reason = decide_promotion(
+        challenger_score, champion_score, margin=margin, higher_is_better=higher_is_better
+    )
+    decision = PromotionDecision(
+        promoted=promoted,
+        reason=reason,
+        challenger_version=challenger_version,
+        challenger_score=float(challenger_score),
+        champion_version=champion_version,
+        champion_score=None if champion_score is None else float(champion_score),
+        margin=float(margin),
+        higher_is_better=higher_is_better,
+    )
+    outcome = "promoted" if promoted else "refused"
+    tags = {
+        "decision": outcome,
+        "reason": reason,
+        "challenger_version": str(challenger_version),
+        "challenger_score": repr(decision.challenger_score),
+        "champion_version": "" if champion_version is None else str(champion_version),
+        "champion_score": "" if decision.champion_score is None else repr(decision.champion_score),
+        "margin": repr(decision.margin),
+        "higher_is_better": str(higher_is_better).lower(),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(challenger_version), TAG_PREFIX + key, value)
+    if champion_version is not None:
+        for key, value in {**tags, "challenged_by": str(challenger_version)}.items():
+            client.set_model_version_tag(model_name, str(champion_version), TAG_PREFIX + key, value)
+    if not promoted:
+        return decision
+    # alias moves last; roll back 'previous' if 'champion' cannot move
+    old_previous = _alias_version(client, model_name, ALIAS_PREVIOUS)
+    moved_previous = False
+    try:
+        if champion_version is not None:
+            client.set_registered_model_alias(model_name, ALIAS_PREVIOUS, str(champion_version))
+            moved_previous = True
+        client.set_registered_model_alias(model_name, ALIAS_CHAMPION, str(challenger_version))
+    except Exception:
+        if moved_previous:
+            if old_previous is None:
+                client.delete_registered_model_alias(model_name, ALIAS_PREVIOUS)
+            else:
+                client.set_registered_model_alias(model_name, ALIAS_PREVIOUS, str(old_previous))
+        with suppress(Exception):  # the original error matters more than this tag
+            client.set_model_version_tag(
+                model_name, str(challenger_version), TAG_PREFIX + "decision", "failed"
+            )
+        raise
+    return decision
+
+
+def versions_by_alias(client: MlflowClient, name: str) -> dict[str, int]:
+    """``{alias: version}`` of registered model ``name`` (empty if it does not exist)."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as e:
+        if e.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return {}
+        raise
+    return {alias: int(v) for alias, v in model.aliases.items()}
+
+
+def load_model(
+    model_uri: str, *, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> Pipeline:
+    """Load the Pipeline at ``model_uri`` (e.g. ``models:/alphadag-returns@champion``).
+
+    Only skops-format sklearn models load, and only with :data:`SKOPS_TRUSTED_TYPES` (the
+    allow-list stored inside the artifact is ignored), so no pickle is ever executed.
+    """
+    with _uris(tracking_uri, registry_uri), tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        flavor = Model.load(local).flavors.get("sklearn")
+        if flavor is None or flavor.get("serialization_format") != "skops":
+            raise ValueError(f"{model_uri} is not an sklearn model saved in the skops format")
+        import skops.io
+
+        model = skops.io.load(
+            os.path.join(local, flavor["pickled_model"]), trusted=list(SKOPS_TRUSTED_TYPES)
+        )
+    if not isinstance(model, Pipeline):
+        raise TypeError(f"{model_uri} holds a {type(model).__name__}, not a Pipeline")
+    return model
