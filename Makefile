@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: demo test dev lint format env dagster-home clean bench-features
+.PHONY: demo test dev lint format env dagster-home clean bench-features mlflow-ui
 
 env: $(VENV)/.synced
 
@@ -43,3 +43,8 @@ clean:
 
 bench-features: env ## features vs TA-Lib loop vs pandas (bench/features.py)
 	$(VENV)/bin/python bench/features.py
+
+mlflow-ui: env ## MLflow UI (experiments, model registry) on 127.0.0.1:5000
+	@mkdir -p .alphadag/mlartifacts
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///.alphadag/mlflow.db \
+		--default-artifact-root .alphadag/mlartifacts --host 127.0.0.1 --port 5000
