@@ -17,7 +17,7 @@ from alphadag.market.calendar import sessions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-ASSET_KEYS = ["bars", "features", "labels", "quarantined_bars", "raw_bars"]
+ASSET_KEYS = ["bars", "features", "labels", "quarantined_bars", "raw_bars", "return_model"]
 ASSET_CHECK_KEYS = [
     "bars:bars_gx_suite",
     "bars:bars_pandera_schema",
@@ -26,14 +26,16 @@ ASSET_CHECK_KEYS = [
     "bars:quarantine_share",
     "features:features_contract",
     "features:features_no_lookahead",
+    "return_model:return_model_reloads",
 ]
-JOB_NAMES = ["daily_data_job", "features_job", "ingest_job"]
+JOB_NAMES = ["daily_data_job", "features_job", "ingest_job", "train_job"]
 JOB_ASSETS = {
     "daily_data_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
     "features_job": ["features", "labels"],
     "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
+    "train_job": ["return_model"],
 }
-SCHEDULE_NAMES: list[str] = []
+SCHEDULE_NAMES = ["train_job_weekly_schedule"]
 SENSOR_NAMES = ["landing_zone_sensor"]
 BLOCKING_CHECKS = [
     "bars:bars_gx_suite",
@@ -41,6 +43,7 @@ BLOCKING_CHECKS = [
     "bars:bars_sessions_complete",
     "features:features_contract",
     "features:features_no_lookahead",
+    "return_model:return_model_reloads",
 ]
 
 

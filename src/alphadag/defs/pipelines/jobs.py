@@ -24,3 +24,10 @@ daily_data_job = dg.define_asset_job(
     partitions_def=sessions_partitions,
     description="Ingest, validate, then compute features and labels for a session or range.",
 )
+
+train_job = dg.define_asset_job(
+    "train_job",
+    selection=dg.AssetSelection.groups("modeling"),
+    description="Train the return model on every materialized session, register it in MLflow, "
+    "check it reloads, and promote it if it beats the champion.",
+)

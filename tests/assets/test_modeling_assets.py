@@ -1,0 +1,165 @@
+"""The ``return_model`` asset end to end against a real (temporary SQLite) MLflow store.
+
+One ranged run of ``daily_data_job`` (module fixture) over 120 sessions of 2024 on an eight-ticker
+synthetic source writes the features and labels. Each test then materializes ``return_model``
+into its own fresh MLflow store and reads back what the registry recorded: versions, aliases,
+promotion tags, run params, metrics and tags.
+"""
+
+import dagster as dg
+import pytest
+from run_results import checks_by_name as _checks
+from run_results import materializations as _materializations
+from run_results import metadata_values as _meta
+
+from alphadag.defs.assets.modeling import return_model
+from alphadag.defs.resources.mlflow_resource import MlflowResource
+from alphadag.defs.resources.storage import ParquetPartitionIOManager
+from alphadag.market.calendar import sessions
+
+TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH")
+RANGE = ("2024-01-02", "2024-06-24")  # 120 sessions
+MODEL = "alphadag-returns"
+TAG = "alphadag.promotion."
+
+
+@pytest.fixture(scope="module")
+def data_root(run_job, market, tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp("modeling_data"))
+    assert len(sessions(*RANGE)) == 120
+    result = run_job(
+        "daily_data_job", root, *RANGE, market_data=market(tickers=TICKERS, end="2024-07-31")
+    )
+    assert result.success
+    return root
+
+
+@pytest.fixture()
+def mlflow_store(tmp_path) -> MlflowResource:
+    return MlflowResource(
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "art")
+    )
+
+
+def _train(instance, data_root, store: MlflowResource, **config) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [return_model],
+        instance=instance,
+        resources={"io_manager": ParquetPartitionIOManager(data_root=data_root), "mlflow": store},
+        run_config={"ops": {"return_model": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def _version(store: MlflowResource, version: int):
+    client = store.client()
+    mv = client.get_model_version(MODEL, str(version))
+    return mv, client.get_run(mv.run_id).data
+
+
+def _aliases(store: MlflowResource) -> dict[str, int]:
+    from alphadag.models.registry import versions_by_alias
+
+    return versions_by_alias(store.client(), MODEL)
+
+
+def test_first_training_registers_and_promotes_then_same_config_reproduces(
+    instance, data_root, mlflow_store
+):
+    first = _train(instance, data_root, mlflow_store)
+    assert first.success
+    check = _checks(first)["return_model_reloads"]
+    assert check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    (mat,) = _materializations(first, "return_model")
+    meta = _meta(mat)
+    assert meta["model_version"] == 1 and meta["decision"] == "promoted"
+    assert meta["reason"] == "no champion"
+    assert meta["mlflow_run_url"].endswith(f"/runs/{meta['mlflow_run_id']}")
+    assert set(meta["rows_per_segment"]) == {"train", "valid", "test"}
+    assert _aliases(mlflow_store) == {"champion": 1, "challenger": 1}
+    mv1, run1 = _version(mlflow_store, 1)
+    assert mv1.tags[TAG + "decision"] == "promoted"
+    assert run1.tags["dagster.run_id"] == first.run_id
+    assert run1.params["family"] == "ridge" and run1.params["horizon"] == "5"
+    assert len(run1.params["data_version"]) == 64
+    assert run1.params["feature_columns"].count(",") >= 10
+    assert run1.metrics["test_model_rank_ic_mean"] == meta["test_rank_ic_mean"]
+
+    second = _train(instance, data_root, mlflow_store)
+    assert second.success
+    mv2, run2 = _version(mlflow_store, 2)
+    # same data, same config, same seed: same data version and the same test metrics
+    assert run2.params["data_version"] == run1.params["data_version"]
+    test_metrics = {k: v for k, v in run1.metrics.items() if k.startswith("test_")}
+    assert test_metrics
+    # exactly equal (baseline_zero has no cross-section to rank: NaN on both sides)
+    assert {k: run2.metrics[k] for k in test_metrics} == pytest.approx(
+        test_metrics, rel=0, abs=0, nan_ok=True
+    )
+    # the champion, scored on the same test period, ties: a gain of 0 is not above margin 0
+    challenger = float(mv2.tags[TAG + "challenger_score"])
+    champion = float(mv2.tags[TAG + "champion_score"])
+    assert challenger == champion == run1.metrics["test_model_rank_ic_mean"]
+    expected = "promoted" if challenger - champion > 0.0 else "refused"
+    assert mv2.tags[TAG + "decision"] == expected == "refused"
+    assert _meta(_materializations(second, "return_model")[0])["decision"] == "refused"
+    assert _aliases(mlflow_store) == {"champion": 1, "challenger": 2}
+
+
+def test_failures_before_promotion_and_a_refused_challenger_leave_the_champion(
+    instance, data_root, mlflow_store
+):
+    assert _train(instance, data_root, mlflow_store).success
+    before = _aliases(mlflow_store)
+    assert before == {"champion": 1, "challenger": 1}
+
+    for bad in ({"family": "xgboost"}, {"params": {"no_such_param": 1}}):
+        failed = _train(instance, data_root, mlflow_store, **bad)
+        assert not failed.success, bad
+        assert _materializations(failed, "return_model") == []
+        assert _aliases(mlflow_store) == before, bad
+    assert len(mlflow_store.client().search_model_versions(f"name='{MODEL}'")) == 1
+
+    worse = _train(
+        instance, data_root, mlflow_store, params={"alpha": 1e4}, seed=3, promotion_margin=1e6
+    )
+    assert worse.success
+    assert _checks(worse)["return_model_reloads"].passed
+    mv2, _ = _version(mlflow_store, 2)
+    assert mv2.tags[TAG + "decision"] == "refused"
+    assert mv2.tags[TAG + "champion_version"] == "1"
+    assert _aliases(mlflow_store) == {"champion": 1, "challenger": 2}
+    mv1, _ = _version(mlflow_store, 1)
+    assert mv1.tags[TAG + "challenged_by"] == "2"
+
+
+def test_a_version_that_does_not_reload_identically_is_never_promoted(
+    instance, data_root, mlflow_store, monkeypatch
+):
+    from alphadag.models import registry
+
+    real_load = registry.load_model
+
+    def drifted_load(uri, **kwargs):
+        model = real_load(uri, **kwargs)
+        model[-1].intercept_ = model[-1].intercept_ + 1e-9  # a reload that is not bit-exact
+        return model
+
+    monkeypatch.setattr(registry, "load_model", drifted_load)
+    result = _train(instance, data_root, mlflow_store)
+    assert not result.success
+    check = _checks(result)["return_model_reloads"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert _meta(check)["model_uri"] == f"models:/{MODEL}/1"
+    assert _materializations(result, "return_model") == []
+    mv1, _ = _version(mlflow_store, 1)
+    assert not any(k.startswith(TAG) for k in mv1.tags)  # the gate never ran
+    assert _aliases(mlflow_store) == {"challenger": 1}  # registered, never champion
+
+
+def test_train_job_runs_weekly_after_the_close(defs):
+    schedule = defs.resolve_schedule_def("train_job_weekly_schedule")
+    assert schedule.job_name == "train_job"
+    assert schedule.cron_schedule == "0 6 * * 6"
+    assert schedule.execution_timezone == "America/New_York"
+    assert defs.resolve_job_def("train_job").partitions_def is None
