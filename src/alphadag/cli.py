@@ -75,6 +75,42 @@ def materialize_range(
     }
 
 
+def train_model() -> dict:
+    """Run ``train_job`` (unpartitioned) on the current instance; the ``return_model`` metadata."""
+    import dagster as dg
+
+    from alphadag.definitions import defs
+
+    job = defs().resolve_job_def("train_job")
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        tags={"alphadag/kind": "train"},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        raise_on_error=False,
+    )
+    meta: dict = {"run_id": result.run_id, "success": result.success}
+    for ev in result.get_asset_materialization_events():
+        meta.update({k: v.value for k, v in ev.materialization.metadata.items()})
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    return meta
+
+
+def _print_training(meta: dict) -> None:
+    print(
+        f"\n== train_job: run {meta['run_id']}  success={meta['success']}  wall={meta['seconds']}s"
+    )
+    if not meta["success"]:
+        return
+    print(f"   registered {meta['model_uri']} -> {meta['decision']} ({meta['reason']})")
+    print(f"   test IC {meta['test_ic_mean']:.4f}   test rank IC {meta['test_rank_ic_mean']:.4f}")
+    for key, value in sorted(meta.items()):
+        if key.endswith("_test_rank_ic_mean"):
+            name = key.removesuffix("_test_rank_ic_mean")
+            print(f"   baseline {name:<18} test rank IC {value:.4f}")
+    print("   MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000")
+
+
 def _print_summary(summary: dict) -> None:
     print(f"\n== {summary['job']} over {summary['range']}: run {summary['run_id']}")
     print(f"   success={summary['success']}  wall={summary['seconds']}s")
@@ -121,10 +157,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(summary)
     print("\nProduced:")
     _data_summary()
+    training = train_model() if summary["success"] else {"success": False}
+    if summary["success"]:
+        _print_training(training)
     print(
         f"\nTotal {time.monotonic() - t0:.1f}s. Open the Dagster UI with `make dev` -> http://127.0.0.1:3000"
     )
-    return 0 if summary["success"] and all(summary["checks"].values()) else 1
+    ok = summary["success"] and all(summary["checks"].values()) and training["success"]
+    return 0 if ok else 1
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
