@@ -165,7 +165,8 @@ def _zscore(value: pl.Expr, mean: pl.Expr, std: pl.Expr) -> pl.Expr:
     return pl.when(flat).then(0.0).when(std.is_not_null()).then((value - mean) / std)
 
 
-def _check_bars(bars: object) -> pl.LazyFrame:
+def check_bars_frame(bars: object) -> pl.LazyFrame:
+    """``bars`` as a LazyFrame with ticker, date (pl.Date) and close, or a clear error."""
     if isinstance(bars, pl.DataFrame):
         lf = bars.lazy()
     elif isinstance(bars, pl.LazyFrame):
@@ -288,7 +289,7 @@ def features_plan(bars: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     >>> features_plan(bars).collect()["logret_1"].round(12).to_list()
     [None, 0.095310179804]
     """
-    panel = ind.prepare(_inputs(_check_bars(bars)))
+    panel = ind.prepare(_inputs(check_bars_frame(bars)))
     return ind.run(panel, _indicators()).select(*_KEYS, *FEATURE_COLUMNS)
 
 

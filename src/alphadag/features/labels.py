@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from alphadag.features.compute import check_bars_frame
+
 __all__ = ["DEFAULT_HORIZONS", "compute_labels", "label_columns", "labels_plan"]
 
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 20)
@@ -51,16 +53,7 @@ def labels_plan(
     [0.693147, None]
     """
     hs = _check_horizons(horizons)
-    if isinstance(bars, pl.DataFrame):
-        lf = bars.lazy()
-    elif isinstance(bars, pl.LazyFrame):
-        lf = bars
-    else:
-        raise TypeError(f"bars must be a polars DataFrame or LazyFrame, got {type(bars).__name__}")
-    schema = lf.collect_schema()
-    missing = [c for c in ("ticker", "date", "close") if c not in schema]
-    if missing:
-        raise ValueError(f"bars lack required column(s) {missing}; got {list(schema)}")
+    lf = check_bars_frame(bars)
     close = pl.col("close").cast(pl.Float64)
     log_close = pl.when(close.is_finite() & (close > 0.0)).then(close).log()
     return (

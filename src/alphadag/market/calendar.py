@@ -76,3 +76,21 @@ def session_on_or_after(day: dt.date, name: str = DEFAULT_CALENDAR) -> dt.date |
     if ts < cal.first_session:
         return cal.first_session.date()
     return cal.date_to_session(ts, direction="next").date()
+
+
+def as_date(value: object, what: str) -> dt.date:
+    """``value`` as a ``datetime.date`` (a date or an ISO string), with an error naming ``what``.
+
+    >>> as_date("2024-01-31", "start")
+    datetime.date(2024, 1, 31)
+    """
+    if isinstance(value, dt.datetime):
+        raise TypeError(f"{what} must be a datetime.date, not a datetime ({value!r}); use .date()")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{what} {value!r} is not an ISO date like '2024-01-31'") from None
+    raise TypeError(f"{what} must be a datetime.date or ISO string, got {type(value).__name__}")

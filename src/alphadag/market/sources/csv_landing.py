@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from upath import UPath
 
+from alphadag.market.calendar import as_date
 from alphadag.market.schema import RAW_BARS_SCHEMA, VALUE_COLUMNS, conform_raw, empty
 from alphadag.market.sources.base import Coverage
 from alphadag.market.tickers import TickerError, canonical_ticker
@@ -303,18 +304,7 @@ def dates_in_file(
 
 
 def _optional_date(value: object, what: str) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        raise TypeError(f"{what} must be a datetime.date, not a datetime ({value!r})")
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{what} {value!r} is not an ISO date like '2024-01-31'") from None
-    raise TypeError(f"{what} must be a datetime.date, ISO string or None, got {value!r}")
+    return None if value is None else as_date(value, what)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import polars as pl
 
-from alphadag.market.calendar import is_session, sessions
+from alphadag.market.calendar import as_date, is_session, sessions
 from alphadag.market.schema import RAW_BARS_SCHEMA, conform_raw
 from alphadag.market.sources.base import Coverage
 from alphadag.market.tickers import canonical_ticker, canonical_tickers
@@ -44,19 +44,6 @@ _LOG10_VOLUME_RANGE = (5.5, 7.0)  # typical daily volume, 10**U(...) shares
 _GAP_SCALE = 0.2  # overnight gap as a fraction of the daily volatility
 _WICK_SCALE = 0.5  # wick size as a fraction of the daily volatility
 _WICK_FLOOR = 1e-4  # minimum relative wick, so high > max(open, close) and low < min(open, close)
-
-
-def _as_date(value: object, what: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        raise TypeError(f"{what} must be a datetime.date, not a datetime ({value!r}); use .date()")
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{what} {value!r} is not an ISO date like '2024-01-31'") from None
-    raise TypeError(f"{what} must be a datetime.date or ISO string, got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +77,7 @@ class Fault:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind {self.kind!r} is unknown; use one of {FAULT_KINDS}")
         object.__setattr__(self, "ticker", canonical_ticker(self.ticker))
-        object.__setattr__(self, "date", _as_date(self.date, "fault date"))
+        object.__setattr__(self, "date", as_date(self.date, "fault date"))
 
     def extra_row_date(self) -> dt.date:
         """The date of the extra row this fault emits (the session itself for value faults).
@@ -141,7 +128,7 @@ def random_faults(
     if isinstance(tickers, str):
         raise TypeError("tickers must be a list of tickers, not a single string")
     names = canonical_tickers(list(tickers))
-    days = sorted({_as_date(day, "session") for day in sessions})
+    days = sorted({as_date(day, "session") for day in sessions})
     kind_list = list(dict.fromkeys(kinds))
     for kind in kind_list:
         if kind not in FAULT_KINDS:
@@ -263,8 +250,8 @@ class SyntheticSource:
         setattr_ = object.__setattr__
         setattr_(self, "tickers", self._resolve_tickers())
         setattr_(self, "n_tickers", len(self.tickers))
-        start = _as_date(self.start, "start")
-        end = _as_date(self.end, "end")
+        start = as_date(self.start, "start")
+        end = as_date(self.end, "end")
         if start > end:
             raise ValueError(f"start {start} is after end {end}; the coverage must be non-empty")
         setattr_(self, "start", start)
@@ -361,8 +348,8 @@ class SyntheticSource:
         >>> src.fetch(dt.date(2024, 1, 3), dt.date(2024, 1, 3))["ticker"].to_list()
         ['SYN000', 'SYN001', 'SYN001']
         """
-        start = _as_date(start, "start")
-        end = _as_date(end, "end")
+        start = as_date(start, "start")
+        end = as_date(end, "end")
         if start > end:
             raise ValueError(f"fetch start {start} is after end {end}")
         panel = self._panel()
