@@ -1,7 +1,6 @@
 # alphadag: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
@@ -12,8 +11,10 @@ PYTEST_ARGS ?=
 env: $(VENV)/.synced
 
 $(VENV)/.synced: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --python 3.11
+	@# uv is looked up when the recipe runs: pip may install it anywhere on PATH or only as a module
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --python 3.11; \
+	 else python3 -m uv sync --frozen --python 3.11; fi
 	@touch $@
 
 dagster-home:
