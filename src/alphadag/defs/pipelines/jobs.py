@@ -25,6 +25,14 @@ daily_data_job = dg.define_asset_job(
     description="Ingest, validate, then compute features and labels for a session or range.",
 )
 
+daily_job = dg.define_asset_job(
+    "daily_job",
+    selection=dg.AssetSelection.groups("ingestion", "features", "serving", "evaluation"),
+    partitions_def=sessions_partitions,
+    description="One session end to end: ingest -> validate -> features -> labels -> predictions "
+    "-> prediction scores (the after-close schedule runs it; ranged runs backfill).",
+)
+
 train_job = dg.define_asset_job(
     "train_job",
     selection=dg.AssetSelection.groups("modeling"),

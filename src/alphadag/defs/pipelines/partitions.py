@@ -15,6 +15,8 @@ WEEKEND_CRONS = ["0 0 * * 6", "0 0 * * 0"]
 
 sessions_partitions = dg.DailyPartitionsDefinition(
     start_date=settings.history_start().isoformat(),
+    # today's session is a partition from midnight UTC on, so the after-close schedule can run it
+    end_offset=1,
     exclusions=[*WEEKEND_CRONS, *excluded_weekdays(settings.history_start())],
 )
 
