@@ -28,9 +28,10 @@ ASSET_CHECK_KEYS = [
     "features:features_no_lookahead",
     "return_model:return_model_reloads",
 ]
-JOB_NAMES = ["daily_data_job", "features_job", "ingest_job", "train_job"]
+JOB_NAMES = ["daily_data_job", "daily_job", "features_job", "ingest_job", "train_job"]
 JOB_ASSETS = {
     "daily_data_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
+    "daily_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
     "features_job": ["features", "labels"],
     "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
     "train_job": ["return_model"],
