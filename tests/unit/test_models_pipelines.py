@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
@@ -81,11 +82,33 @@ def test_preprocessing_per_family() -> None:
     assert forest.named_steps["model"].n_jobs == 1
     assert forest.named_steps["model"].random_state == 3
     hgb = build_pipeline(ModelSpec("hgb", seed=4), FEATURE_COLUMNS)
-    assert [type(s) for _, s in hgb.steps] == [HistGradientBoostingRegressor]
+    assert [type(s) for _, s in hgb.steps] == [VarianceThreshold, HistGradientBoostingRegressor]
     assert hgb.named_steps["model"].early_stopping is False
     assert hgb.named_steps["model"].random_state == 4
     hgb_imputed = build_pipeline(ModelSpec("hgb", impute=True), FEATURE_COLUMNS)
     assert [type(s) for _, s in hgb_imputed.steps] == [SimpleImputer, HistGradientBoostingRegressor]
+
+
+@pytest.mark.parametrize("family", ["ridge", "hgb", "random_forest"])
+def test_an_all_null_training_column_fits_and_predicts(family) -> None:
+    # a history shorter than a feature's warm-up (roc_60 on 50 sessions) leaves it all null
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pl.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "empty": pl.Series([None] * n, dtype=pl.Float64),
+            "flat": np.full(n, 3.0),
+        }
+    ).with_columns(y=pl.col("x") * 0.5 + rng.normal(scale=0.1, size=n))
+    spec = ModelSpec(family, FAST[family])
+    pipeline = fit_pipeline(frame, spec, ["x", "empty", "flat"], "y")
+    later = frame.with_columns(empty=pl.lit(1.0))  # present at serving time: still ignored
+    pred = predict(pipeline, later, ["x", "empty", "flat"])
+    assert pred.shape == (n,) and np.isfinite(pred).all()
+    assert np.corrcoef(pred, frame["y"].to_numpy())[0, 1] > 0.5
+    if family == "hgb":
+        assert pipeline.named_steps["drop_empty"].get_support().tolist() == [True, False, False]
 
 
 def test_params_override_defaults_key_by_key() -> None:

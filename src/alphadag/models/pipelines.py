@@ -8,7 +8,10 @@
 - ``random_forest``: median imputation, then the forest (scale-free, so no scaler).
 - ``hgb``: no imputer by default, because HistGradientBoostingRegressor handles NaN natively
   (each split learns which side missing values go to, which is informative in warm-up rows);
-  ``ModelSpec(..., impute=True)`` gives the median-imputed variant for comparison.
+  ``ModelSpec(..., impute=True)`` gives the median-imputed variant for comparison. A
+  ``drop_empty`` step (``VarianceThreshold(0)``, which ignores NaN) first drops the columns that
+  are entirely missing or constant in the training rows: HGB's binning raises on an all-NaN
+  column (``roc_60`` on a history shorter than 60 sessions), and neither kind can be split on.
 
 Reproducibility: the seed is the estimator's ``random_state``, HGB's early stopping is off
 (``early_stopping=False``; on by default above 10k rows it draws a random validation split)
@@ -17,6 +20,7 @@ and the forest runs with ``n_jobs=1``. Same spec and data give identical predict
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,6 +29,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import polars as pl
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
@@ -160,7 +165,7 @@ def build_pipeline(spec: ModelSpec, feature_columns: Sequence[str]) -> Pipeline:
     >>> build_pipeline(ModelSpec("ridge"), ["a", "b"]).named_steps.keys()
     dict_keys(['impute', 'scale', 'model'])
     >>> list(build_pipeline(ModelSpec("hgb"), ["a"]).named_steps)
-    ['model']
+    ['drop_empty', 'model']
     """
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
@@ -170,6 +175,10 @@ def build_pipeline(spec: ModelSpec, feature_columns: Sequence[str]) -> Pipeline:
         # keep_empty_features: an all-null column (e.g. volume features on close-only data)
         # becomes zeros instead of silently changing the matrix width
         steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
+    elif spec.family == "hgb":
+        # all-NaN or constant in the training rows: nothing to split on, and HGB's binning
+        # raises on an all-NaN column; nanvar ignores the NaNs HGB keeps for the other columns
+        steps.append(("drop_empty", VarianceThreshold(threshold=0.0)))
     if spec.family == "ridge":
         steps.append(("scale", StandardScaler()))
     steps.append(("model", _ESTIMATORS[spec.family](**spec.resolved_params())))
@@ -210,7 +219,11 @@ def fit_pipeline(
     if frame.height == 0:
         raise ValueError("cannot fit on an empty frame")
     pipeline = build_pipeline(spec, feature_columns)
-    pipeline.fit(feature_matrix(frame, feature_columns), y.to_numpy())
+    with warnings.catch_warnings():
+        # VarianceThreshold's nanvar on an all-NaN column warns; dropping it is the point
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Degrees of freedom", RuntimeWarning)
+        pipeline.fit(feature_matrix(frame, feature_columns), y.to_numpy())
     return pipeline
 
 
