@@ -51,3 +51,18 @@ def tickers() -> list[str]:
     """Configured tickers (empty = the source's default universe)."""
     raw = os.environ.get("ALPHADAG_TICKERS", "")
     return [t for t in (s.strip() for s in raw.split(",")) if t]
+
+
+def daily_schedule_timing() -> tuple[str, str]:
+    """``(cron, timezone)`` of ``daily_schedule``: ``ALPHADAG_DAILY_CRON`` (default
+    ``30 18 * * 1-5``, after the US close) and ``ALPHADAG_TIMEZONE`` (default ``America/New_York``).
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    cron = os.environ.get("ALPHADAG_DAILY_CRON", "").strip() or "30 18 * * 1-5"
+    tz = os.environ.get("ALPHADAG_TIMEZONE", "").strip() or "America/New_York"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"ALPHADAG_TIMEZONE must be an IANA time zone, got {tz!r}") from err
+    return cron, tz
