@@ -1,0 +1,70 @@
+"""Pure risk figures: volatility forecasts, one-day VaR/CVaR, drawdown, conformal intervals.
+
+No dagster here. Conventions shared by every module: returns are daily *simple* returns
+``close_t / close_{t-1} - 1``; a forecast or figure "at ``t``" uses data up to the close of ``t``
+only; VaR and CVaR are **positive** one-day loss fractions (``VaR_95 = -Q_5%(r)``, CVaR the mean
+loss beyond VaR, so ``CVaR >= VaR``). :func:`risk_table` assembles the per-ticker figures of one
+session from the bars contract; the other functions are its parts, usable on their own.
+"""
+
+from alphadag.risk.drawdown import max_drawdown
+from alphadag.risk.intervals import conformal_interval, conformal_quantile, min_calibration_size
+from alphadag.risk.portfolio import VarMethod, portfolio_var_cvar, top_k_weights
+from alphadag.risk.table import (
+    DEFAULT_MIN_HIST_OBS,
+    DEFAULT_MIN_OBS,
+    DEFAULT_WINDOW,
+    RISK_TABLE_SCHEMA,
+    TableVarMethod,
+    risk_table,
+)
+from alphadag.risk.var import (
+    LEVELS,
+    VarCvar,
+    historical_var_cvar,
+    normal_tail_constants,
+    parametric_var_cvar,
+)
+from alphadag.risk.volatility import (
+    DEFAULT_LAMBDA,
+    GARCH_MIN_OBS,
+    GARCH_SCALE,
+    VOL_METHODS,
+    VolForecast,
+    VolMethod,
+    ewma_sigma,
+    ewma_volatility,
+    garch_volatility,
+    simple_returns,
+)
+
+__all__ = [
+    "DEFAULT_LAMBDA",
+    "DEFAULT_MIN_HIST_OBS",
+    "DEFAULT_MIN_OBS",
+    "DEFAULT_WINDOW",
+    "GARCH_MIN_OBS",
+    "GARCH_SCALE",
+    "LEVELS",
+    "RISK_TABLE_SCHEMA",
+    "VOL_METHODS",
+    "TableVarMethod",
+    "VarCvar",
+    "VarMethod",
+    "VolForecast",
+    "VolMethod",
+    "conformal_interval",
+    "conformal_quantile",
+    "ewma_sigma",
+    "ewma_volatility",
+    "garch_volatility",
+    "historical_var_cvar",
+    "max_drawdown",
+    "min_calibration_size",
+    "normal_tail_constants",
+    "parametric_var_cvar",
+    "portfolio_var_cvar",
+    "risk_table",
+    "simple_returns",
+    "top_k_weights",
+]
