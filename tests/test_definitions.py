@@ -17,7 +17,15 @@ from alphadag.market.calendar import sessions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-ASSET_KEYS = ["bars", "features", "labels", "quarantined_bars", "raw_bars", "return_model"]
+ASSET_KEYS = [
+    "bars",
+    "features",
+    "labels",
+    "quarantined_bars",
+    "raw_bars",
+    "return_model",
+    "training_set",
+]
 ASSET_CHECK_KEYS = [
     "bars:bars_gx_suite",
     "bars:bars_pandera_schema",
@@ -34,9 +42,9 @@ JOB_ASSETS = {
     "daily_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
     "features_job": ["features", "labels"],
     "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
-    "train_job": ["return_model"],
+    "train_job": ["return_model", "training_set"],
 }
-SCHEDULE_NAMES = ["train_job_weekly_schedule"]
+SCHEDULE_NAMES = ["daily_schedule", "train_job_weekly_schedule"]
 SENSOR_NAMES = ["landing_zone_sensor"]
 BLOCKING_CHECKS = [
     "bars:bars_gx_suite",

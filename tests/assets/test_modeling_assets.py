@@ -6,13 +6,15 @@ into its own fresh MLflow store and reads back what the registry recorded: versi
 promotion tags, run params, metrics and tags.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 from run_results import checks_by_name as _checks
 from run_results import materializations as _materializations
 from run_results import metadata_values as _meta
 
-from alphadag.defs.assets.modeling import return_model
+from alphadag.defs.assets.modeling import TrainingSetConfig, return_model, training_set
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.calendar import sessions
@@ -42,11 +44,18 @@ def mlflow_store(tmp_path) -> MlflowResource:
 
 
 def _train(instance, data_root, store: MlflowResource, **config) -> dg.ExecuteInProcessResult:
+    """Materialize ``training_set`` and ``return_model`` (config keys routed to their asset)."""
+    ts_keys = set(TrainingSetConfig.model_fields)
     return dg.materialize(
-        [return_model],
+        [training_set, return_model],
         instance=instance,
         resources={"io_manager": ParquetPartitionIOManager(data_root=data_root), "mlflow": store},
-        run_config={"ops": {"return_model": {"config": config}}},
+        run_config={
+            "ops": {
+                "training_set": {"config": {k: v for k, v in config.items() if k in ts_keys}},
+                "return_model": {"config": {k: v for k, v in config.items() if k not in ts_keys}},
+            }
+        },
         raise_on_error=False,
     )
 
@@ -64,7 +73,7 @@ def _aliases(store: MlflowResource) -> dict[str, int]:
 
 
 def test_first_training_registers_and_promotes_then_same_config_reproduces(
-    instance, data_root, mlflow_store
+    instance, data_root, mlflow_store, tmp_path
 ):
     first = _train(instance, data_root, mlflow_store)
     assert first.success
@@ -79,8 +88,29 @@ def test_first_training_registers_and_promotes_then_same_config_reproduces(
     assert _aliases(mlflow_store) == {"champion": 1, "challenger": 1}
     mv1, run1 = _version(mlflow_store, 1)
     assert mv1.tags[TAG + "decision"] == "promoted"
+    # provenance: the commit, the date the training labels end, the artifacts and the folds
+    assert len(run1.tags["mlflow.source.git.commit"]) == 40
+    trained_through = mv1.tags["alphadag.trained_through"]
+    assert trained_through < meta["segments"]["valid_start"] <= mv1.tags["alphadag.test_start"]
+    client = mlflow_store.client()
+    folds = client.get_metric_history(meta["mlflow_run_id"], "cv_model_rank_ic_mean")
+    assert [m.step for m in folds] == [0, 1, 2] and meta["cv_folds"] == 3
+    logged = {
+        a.path
+        for d in ("plots", "calibration")
+        for a in client.list_artifacts(meta["mlflow_run_id"], d)
+    }
+    assert logged == {"plots/predicted_vs_realised.png", "calibration/valid_residuals.parquet"}
+    from alphadag.models.registry import download_model
+
+    local = download_model(
+        meta["model_uri"], tmp_path / "dl", tracking_uri=mlflow_store.tracking_uri
+    )
+    saved = {p.name for p in Path(local).iterdir()}
+    assert {"MLmodel", "input_example.json"} <= saved
     assert run1.tags["dagster.run_id"] == first.run_id
     assert run1.params["family"] == "ridge" and run1.params["horizon"] == "5"
+    assert run1.params["segment_test_end"] == meta["segments"]["test_end"]
     assert len(run1.params["data_version"]) == 64
     assert run1.params["feature_columns"].count(",") >= 10
     assert run1.metrics["test_model_rank_ic_mean"] == meta["test_rank_ic_mean"]
@@ -155,6 +185,32 @@ def test_a_version_that_does_not_reload_identically_is_never_promoted(
     mv1, _ = _version(mlflow_store, 1)
     assert not any(k.startswith(TAG) for k in mv1.tags)  # the gate never ran
     assert _aliases(mlflow_store) == {"challenger": 1}  # registered, never champion
+
+
+def test_training_set_is_one_file_with_embargoed_segments(instance, data_root, mlflow_store):
+    import polars as pl
+
+    from alphadag.market.storage import PartitionStore
+
+    # 120 sessions: the 18 test sessions are the last ones, whose 20-session labels are unknown
+    failed = _train(instance, data_root, mlflow_store, horizon=20, cv_folds=0)
+    assert not failed.success and _materializations(failed, "training_set") == []
+    (failure,) = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "['test']" in failure.event_specific_data.error.cause.message
+
+    config = {"horizon": 1, "embargo": 3, "valid_frac": 0.2, "cv_folds": 0}
+    assert _train(instance, data_root, mlflow_store, **config).success
+    frame = PartitionStore(data_root).read_table("training_set")
+    assert [c for c in frame.columns if c.startswith("fwd_ret_")] == ["fwd_ret_1d"]
+    starts = frame.group_by("segment").agg(pl.col("date").min()).rows()
+    start = dict(starts)
+    for seg, nxt in (("train", "valid"), ("valid", "test")):
+        ends = frame.filter(pl.col("segment") == seg)["label_end_date"]
+        assert ends.max() < start[nxt], seg  # no label window reaches the next segment
+    # the configured embargo of 3 sessions lies between the segments
+    days = sessions(*RANGE)
+    train_last = frame.filter(pl.col("segment") == "train")["date"].max()
+    assert days.index(start["valid"]) - days.index(train_last) == 3 + 1
 
 
 def test_train_job_runs_weekly_after_the_close(defs):

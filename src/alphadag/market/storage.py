@@ -65,9 +65,36 @@ class PartitionStore:
         """Whether the partition file exists."""
         return self.path(dataset, day).exists()
 
+    def table_path(self, dataset: str) -> UPath:
+        """Where an unpartitioned ``dataset`` (one file, e.g. ``training_set``) lives."""
+        if not _DATASET.fullmatch(dataset):
+            raise ValueError(f"dataset name {dataset!r} must match {_DATASET.pattern}")
+        return self.root / dataset / f"{dataset}.parquet"
+
     def write(self, dataset: str, day: dt.date, frame: pl.DataFrame) -> WrittenPartition:
         """Atomically replace the ``dataset`` partition of ``day`` with ``frame``."""
-        target = self.path(dataset, day)
+        return self._write(self.path(dataset, day), frame)
+
+    def write_table(self, dataset: str, frame: pl.DataFrame) -> WrittenPartition:
+        """Atomically replace the unpartitioned ``dataset`` with ``frame``.
+
+        >>> import tempfile
+        >>> store = PartitionStore(tempfile.mkdtemp())
+        >>> _ = store.write_table("training_set", pl.DataFrame({"x": [1.0]}))
+        >>> store.read_table("training_set")["x"].to_list()
+        [1.0]
+        """
+        return self._write(self.table_path(dataset), frame)
+
+    def read_table(self, dataset: str) -> pl.DataFrame:
+        """The unpartitioned ``dataset`` (``FileNotFoundError`` naming it when absent)."""
+        path = self.table_path(dataset)
+        if not path.exists():
+            raise FileNotFoundError(f"{dataset} has not been materialized ({path})")
+        local = _local_path(path)
+        return pl.read_parquet(local if local is not None else io.BytesIO(path.read_bytes()))
+
+    def _write(self, target: UPath, frame: pl.DataFrame) -> WrittenPartition:
         buf = io.BytesIO()
         frame.write_parquet(buf, compression="zstd", statistics=True)
         data = buf.getvalue()

@@ -17,11 +17,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
+from types import MappingProxyType
 from typing import Any
 
 # MLflow sends usage telemetry unless told not to; this project runs offline. Set before the
@@ -47,7 +49,9 @@ __all__ = [
     "PromotionDecision",
     "RegisteredVersion",
     "decide_promotion",
+    "download_model",
     "ensure_experiment",
+    "git_commit",
     "load_model",
     "log_and_register",
     "pip_requirements",
@@ -173,6 +177,9 @@ def log_and_register(
     metrics: Mapping[str, float],
     params: Mapping[str, Any],
     tags: Mapping[str, str],
+    step_metrics: Sequence[Mapping[str, float]] = (),
+    artifacts: Mapping[str, str | os.PathLike[str]] = MappingProxyType({}),
+    version_tags: Mapping[str, str] = MappingProxyType({}),
 ) -> RegisteredVersion:
     """Log one run with ``pipeline`` and register it as a new version with alias ``challenger``.
 
@@ -184,14 +191,27 @@ def log_and_register(
         input_example: a few feature rows; the signature is inferred from them and their
             predictions (nulls become NaN, as :func:`alphadag.models.feature_matrix` does).
         metrics / params / tags: logged with the run; keys that look like secrets are refused.
+        step_metrics: per-step metrics (e.g. walk-forward folds), logged with ``step=i``.
+        artifacts: ``{artifact_dir: local_file}`` logged with the run (plots, calibration data).
+        version_tags: tags of the registered version (e.g. what it was trained through).
 
+    The run is tagged ``mlflow.source.git.commit`` with :func:`git_commit` when it is known.
     The model is saved with skops and :data:`SKOPS_TRUSTED_TYPES`, with :func:`pip_requirements`.
     Nothing here touches ``champion``; call :func:`promote_if_better` for that.
     """
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"pipeline must be a fitted sklearn Pipeline, got {type(pipeline)}")
-    for kind, values in (("params", params), ("tags", tags), ("metrics", metrics)):
+    for kind, values in (
+        ("params", params),
+        ("tags", tags),
+        ("metrics", metrics),
+        ("version_tags", version_tags),
+    ):
         _check_no_secrets(kind, values)
+    run_tags = dict(tags)
+    commit = git_commit()
+    if commit is not None:
+        run_tags.setdefault("mlflow.source.git.commit", commit)
     example = _as_pandas(input_example)
     predictions = np.asarray(pipeline.predict(example.to_numpy()), dtype=np.float64)
     signature = infer_signature(example, predictions)
@@ -199,20 +219,25 @@ def log_and_register(
     experiment_id = ensure_experiment(client, experiment, artifact_location=artifact_location)
     with (
         _uris(tracking_uri, registry_uri),
-        mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)) as run,
+        mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run,
     ):
         mlflow.log_params(dict(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for step, values in enumerate(step_metrics):
+            mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
+        for artifact_dir, local in artifacts.items():
+            mlflow.log_artifact(os.fspath(local), artifact_path=artifact_dir)
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
             signature=signature,
+            input_example=example,
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
             pip_requirements=pip_requirements(),
         )
         version = mlflow.register_model(
-            info.model_uri, model_name, tags={"alphadag.run_id": run.info.run_id}
+            info.model_uri, model_name, tags={"alphadag.run_id": run.info.run_id, **version_tags}
         )
     client.set_registered_model_alias(model_name, ALIAS_CHALLENGER, version.version)
     return RegisteredVersion(
@@ -220,6 +245,25 @@ def log_and_register(
         version=int(version.version),
         model_uri=f"models:/{model_name}/{version.version}",
     )
+
+
+def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """The commit the code runs from: ``ALPHADAG_GIT_COMMIT``, else ``git rev-parse HEAD``.
+
+    ``None`` outside a checkout with no variable set (an installed wheel): nothing is guessed.
+    """
+    env = os.environ.get("ALPHADAG_GIT_COMMIT")
+    if env:
+        return env
+    here = cwd if cwd is not None else os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
 
 
 def decide_promotion(
@@ -354,6 +398,23 @@ def versions_by_alias(client: MlflowClient, name: str) -> dict[str, int]:
     return {alias: int(v) for alias, v in model.aliases.items()}
 
 
+def download_model(
+    model_uri: str,
+    dst_path: str | os.PathLike[str],
+    *,
+    tracking_uri: str | None = None,
+    registry_uri: str | None = None,
+) -> str:
+    """Download the files of ``model_uri`` (``MLmodel``, the skops file, the input example).
+
+    Returns the local directory. Nothing is deserialised here; see :func:`load_model`.
+    """
+    with _uris(tracking_uri, registry_uri):
+        return mlflow.artifacts.download_artifacts(
+            artifact_uri=model_uri, dst_path=os.fspath(dst_path)
+        )
+
+
 def load_model(
     model_uri: str, *, tracking_uri: str | None = None, registry_uri: str | None = None
 ) -> Pipeline:
@@ -362,8 +423,8 @@ def load_model(
     Only skops-format sklearn models load, and only with :data:`SKOPS_TRUSTED_TYPES` (the
     allow-list stored inside the artifact is ignored), so no pickle is ever executed.
     """
-    with _uris(tracking_uri, registry_uri), tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = download_model(model_uri, tmp, tracking_uri=tracking_uri, registry_uri=registry_uri)
         flavor = Model.load(local).flavors.get("sklearn")
         if flavor is None or flavor.get("serialization_format") != "skops":
             raise ValueError(f"{model_uri} is not an sklearn model saved in the skops format")

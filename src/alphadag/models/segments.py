@@ -28,6 +28,7 @@ __all__ = [
     "SegmentName",
     "Segments",
     "build_training_set",
+    "horizon_of",
     "label_column",
     "label_end_date",
     "make_segments",
@@ -46,6 +47,19 @@ def label_column(horizon: int) -> str:
     """
     _check_horizon(horizon)
     return f"fwd_ret_{horizon}d"
+
+
+def horizon_of(label: str) -> int:
+    """The horizon in sessions of a ``fwd_ret_{h}d`` label column.
+
+    >>> horizon_of("fwd_ret_20d")
+    20
+    """
+    if label.startswith("fwd_ret_") and label.endswith("d"):
+        digits = label[len("fwd_ret_") : -1]
+        if digits.isdigit() and int(digits) > 0:
+            return int(digits)
+    raise ValueError(f"{label!r} is not a label column of the form fwd_ret_<h>d")
 
 
 def _check_horizon(horizon: object) -> int:
@@ -114,6 +128,24 @@ class Segments:
             if start <= date <= end:
                 return seg
         return None
+
+    @classmethod
+    def of_training_set(cls, frame: pl.DataFrame) -> Segments:
+        """The segments a training set actually covers: first and last date of each segment.
+
+        >>> days = [dt.date(2024, 1, d) for d in (2, 3, 8, 9, 12, 15)]
+        >>> ts = pl.DataFrame({"date": days, "segment": ["train"] * 2 + ["valid"] * 2 + ["test"] * 2})
+        >>> Segments.of_training_set(ts).valid_end
+        datetime.date(2024, 1, 9)
+        """
+        bounds = frame.group_by("segment").agg(
+            pl.col("date").min().alias("start"), pl.col("date").max().alias("end")
+        )
+        found = {row["segment"]: (row["start"], row["end"]) for row in bounds.iter_rows(named=True)}
+        missing = [s for s in SEGMENT_NAMES if s not in found]
+        if missing:
+            raise ValueError(f"the training set has no rows in segment(s) {missing}")
+        return cls(*(edge for seg in SEGMENT_NAMES for edge in found[seg]))
 
     def to_dict(self) -> dict[str, str]:
         """ISO dates keyed by field name: the form logged with a training run.

@@ -3,7 +3,9 @@
 An asset returns one ``pl.DataFrame`` for its whole partition range; the IO manager splits it by the
 asset's ``partition_column`` (definition metadata, default ``date``) and replaces exactly the files
 of the run's partitions, writing an empty file (with the schema) for a session with no rows. Inputs
-load the upstream partitions the partition mapping asks for, concatenated in date order.
+load the upstream partitions the partition mapping asks for, concatenated in date order. An
+unpartitioned asset (``training_set``) is one file, ``<root>/<asset>/<asset>.parquet``, replaced
+atomically in the same way.
 """
 
 import datetime as dt
@@ -31,6 +33,12 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} must return a polars DataFrame")
+        if not context.has_asset_partitions:
+            w = self.store.write_table(self._dataset(context.asset_key), obj)
+            context.add_output_metadata(
+                {"rows": w.rows, "bytes_written": w.bytes, "path": dg.MetadataValue.path(w.path)}
+            )
+            return
         days = [dt.date.fromisoformat(k) for k in context.asset_partition_keys]
         column = (context.definition_metadata or {}).get("partition_column", "date")
         parts = split_by_partition(obj, column, days)
@@ -44,6 +52,8 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        if not context.has_asset_partitions:
+            return self.store.read_table(self._dataset(context.asset_key))
         days = [dt.date.fromisoformat(k) for k in context.asset_partition_keys]
         dataset = self._dataset(context.asset_key)
         if not (context.definition_metadata or {}).get("window_optional"):
