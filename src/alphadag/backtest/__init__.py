@@ -1,0 +1,12 @@
+"""Pure backtest engine (no dagster): strategies, the portfolio simulator and its statistics.
+
+>>> from alphadag.backtest import run_backtest, strategies
+>>> callable(run_backtest), strategies.SmaCross(fast=10, slow=20).name
+(True, 'sma_cross')
+"""
+
+from alphadag.backtest import strategies
+from alphadag.backtest.engine import BacktestResult, run_backtest
+from alphadag.backtest.stats import Stats, compute_stats
+
+__all__ = ["BacktestResult", "Stats", "compute_stats", "run_backtest", "strategies"]

@@ -1,0 +1,192 @@
+"""Backtest statistics from one pure function, :func:`compute_stats`.
+
+The definitions are backtesting.py 0.6's (``backtesting/_stats.py``) so that a single-ticker run
+reproduces its numbers: daily simple returns of the equity curve, their geometric mean
+annualised over 252 sessions, the compounding-aware annual volatility, Sharpe and Sortino with a
+zero risk-free rate, Calmar on the maximum drawdown, trade figures from the ledger (returns net of
+both commissions, profit factor on trade *returns*, SQN on trade P&L). Percent fields are in
+percent (``12.5`` is 12.5%); drawdowns are negative.
+
+>>> import numpy as np
+>>> s = compute_stats(equity=np.array([100.0, 110.0, 99.0]), trade_pnl=np.array([-1.0]),
+...                   trade_return=np.array([-0.01]), trade_commission=np.array([0.2]),
+...                   trade_entry_bar=np.array([0]), trade_exit_bar=np.array([2]),
+...                   benchmark=np.array([10.0, 11.0, 12.0]), years=2 / 365.25, turnover=2.0)
+>>> round(s.total_return_pct, 6), round(s.max_drawdown_pct, 6), s.n_trades
+(-1.0, -10.0, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["ANNUAL_SESSIONS", "Stats", "compute_stats"]
+
+ANNUAL_SESSIONS = 252
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Summary statistics of one backtest (``nan`` where undefined, e.g. no trades)."""
+
+    total_return_pct: float
+    equity_final: float
+    equity_peak: float
+    n_trades: int
+    max_drawdown_pct: float
+    win_rate_pct: float
+    exposure_pct: float
+    buy_hold_return_pct: float
+    return_ann_pct: float
+    cagr_pct: float
+    volatility_ann_pct: float
+    sharpe: float
+    sortino: float
+    calmar: float
+    alpha_pct: float
+    beta: float
+    best_trade_pct: float
+    worst_trade_pct: float
+    avg_trade_pct: float
+    profit_factor: float
+    expectancy_pct: float
+    sqn: float
+    kelly: float
+    commissions: float
+    turnover: float
+
+    def to_dict(self) -> dict[str, float]:
+        """The fields as a plain dict (JSON-friendly apart from ``nan``)."""
+        return asdict(self)
+
+
+def _geometric_mean(returns: np.ndarray) -> float:
+    growth = np.nan_to_num(returns, nan=0.0) + 1.0
+    if np.any(growth <= 0):
+        return 0.0
+    return float(np.exp(np.log(growth).sum() / (len(growth) or np.nan)) - 1.0)
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else math.nan
+
+
+def _nz(x: float) -> float:
+    """``x`` or nan when it is zero (pandas' ``x or np.nan``)."""
+    return x if x else math.nan
+
+
+def compute_stats(
+    *,
+    equity: np.ndarray,
+    trade_pnl: np.ndarray,
+    trade_return: np.ndarray,
+    trade_commission: np.ndarray,
+    trade_entry_bar: np.ndarray,
+    trade_exit_bar: np.ndarray,
+    benchmark: np.ndarray,
+    years: float,
+    turnover: float,
+    first_trading_bar: int = 0,
+) -> Stats:
+    """Statistics of an equity curve (one value per session) and its closed trades.
+
+    Parameters: ``equity`` the marked-to-close equity per session; ``trade_*`` the ledger
+    (``trade_return`` as a fraction, net of commissions; bars as indices into ``equity``);
+    ``benchmark`` the buy-and-hold price path (its return from ``first_trading_bar``, the
+    strategy's warm-up, to the end is ``buy_hold_return_pct``; its log returns give beta);
+    ``years`` the calendar span in years (for CAGR); ``turnover`` passed through.
+    """
+    equity = np.asarray(equity, dtype=np.float64)
+    n = equity.size
+    if n == 0:
+        raise ValueError("compute_stats needs a non-empty equity curve")
+    peak = np.maximum.accumulate(equity)
+    dd = 1.0 - equity / peak
+    max_dd = float(np.nan_to_num(dd.max()))
+
+    have_position = np.zeros(n, dtype=np.int64)
+    for entry, exit_ in zip(trade_entry_bar, trade_exit_bar, strict=True):
+        have_position[int(entry) : int(exit_) + 1] = 1
+
+    day_returns = equity[1:] / equity[:-1] - 1.0
+    day_returns = day_returns[~np.isnan(day_returns)]
+    gmean = _geometric_mean(day_returns)
+    ann = (1.0 + gmean) ** ANNUAL_SESSIONS - 1.0
+    ddof = 1 if day_returns.size else 0
+    var = float(day_returns.var(ddof=ddof)) if day_returns.size > ddof else math.nan
+    vol = (
+        math.sqrt(
+            max(
+                (var + (1.0 + gmean) ** 2) ** ANNUAL_SESSIONS
+                - (1.0 + gmean) ** (2 * ANNUAL_SESSIONS),
+                0.0,
+            )
+        )
+        if not math.isnan(var)
+        else math.nan
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        downside = (
+            math.sqrt(float(np.mean(np.clip(day_returns, -np.inf, 0.0) ** 2)))
+            if day_returns.size
+            else math.nan
+        )
+        sortino = (
+            ann / (downside * math.sqrt(ANNUAL_SESSIONS))
+            if downside
+            else (math.inf if ann > 0 else (-math.inf if ann < 0 else math.nan))
+        )
+
+    total_return = (equity[-1] - equity[0]) / equity[0] * 100.0
+    c = np.asarray(benchmark, dtype=np.float64)
+    buy_hold = (c[-1] - c[first_trading_bar]) / c[first_trading_bar] * 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eq_log = np.log(equity[1:] / equity[:-1])
+        mkt_log = np.log(c[1:] / c[:-1])
+    beta = math.nan
+    if eq_log.size > 1 and mkt_log.size > 1:
+        cov = np.cov(eq_log, mkt_log)
+        beta = float(cov[0, 1] / cov[1, 1]) if cov[1, 1] else math.nan
+    alpha = total_return - beta * buy_hold
+
+    pnl = np.asarray(trade_pnl, dtype=np.float64)
+    rets = np.asarray(trade_return, dtype=np.float64)
+    n_trades = int(pnl.size)
+    win_rate = float((pnl > 0).mean()) if n_trades else math.nan
+    pnl_std = float(pnl.std(ddof=1)) if n_trades > 1 else math.nan
+    cagr = ((equity[-1] / equity[0]) ** (1.0 / years) - 1.0) * 100.0 if years else math.nan
+    return Stats(
+        total_return_pct=float(total_return),
+        equity_final=float(equity[-1]),
+        equity_peak=float(equity.max()),
+        n_trades=n_trades,
+        max_drawdown_pct=-max_dd * 100.0,
+        win_rate_pct=win_rate * 100.0,
+        exposure_pct=float(have_position.mean() * 100.0),
+        buy_hold_return_pct=float(buy_hold),
+        return_ann_pct=ann * 100.0,
+        cagr_pct=float(cagr),
+        volatility_ann_pct=vol * 100.0,
+        sharpe=ann * 100.0 / _nz(vol * 100.0),
+        sortino=float(sortino),
+        calmar=ann / _nz(max_dd),
+        alpha_pct=float(alpha),
+        beta=beta,
+        best_trade_pct=float(rets.max() * 100.0) if n_trades else math.nan,
+        worst_trade_pct=float(rets.min() * 100.0) if n_trades else math.nan,
+        avg_trade_pct=_geometric_mean(rets) * 100.0 if n_trades else math.nan,
+        profit_factor=float(rets[rets > 0].sum()) / _nz(abs(float(rets[rets < 0].sum())))
+        if n_trades
+        else math.nan,
+        expectancy_pct=_mean(rets) * 100.0,
+        sqn=math.sqrt(n_trades) * _mean(pnl) / _nz(pnl_std) if n_trades else math.nan,
+        kelly=win_rate - (1.0 - win_rate) / (_mean(pnl[pnl > 0]) / -_mean(pnl[pnl < 0]))
+        if n_trades
+        else math.nan,
+        commissions=float(np.sum(trade_commission)),
+        turnover=float(turnover),
+    )

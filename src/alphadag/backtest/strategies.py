@@ -1,0 +1,299 @@
+"""Built-in strategies: bars (+ predictions) in, one ``signal`` per ``(date, ticker)`` out.
+
+A strategy is any object with a ``name``, a ``warmup`` (the number of leading bars its
+indicators need, as backtesting.py counts them: the row of the first non-null indicator value)
+and ``signals(bars, predictions=None) -> pl.DataFrame`` returning ``date, ticker, signal``.
+``signal`` is the target decided on the close of that row's bar: ``+w`` long, ``-w`` short (flat
+when shorting is not allowed), ``0`` flat, null "keep the previous target". The engine, not the
+strategy, moves the target one bar later (decision on bar ``t``'s close, fill at bar ``t+1``), so
+a signal may use everything up to and including its own bar, and nothing after it.
+
+Indicators are the TA-Lib-exact ones of :mod:`alphadag.features.indicators` (the same definitions
+as the ``features`` table). Strategies are found by name in :data:`REGISTRY`, extended by the
+entry-point group ``alphadag.strategies`` (see :func:`get_strategy`).
+
+>>> import polars as pl
+>>> bars = pl.DataFrame({"ticker": "A", "date": list(range(5)),
+...                      "close": [1.0, 2.0, 3.0, 2.0, 1.0]})
+>>> SmaCross(fast=1, slow=2).signals(bars)["signal"].to_list()
+[None, None, None, -1.0, None]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+from alphadag.features import indicators as ind
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "REGISTRY",
+    "BuyAndHold",
+    "MacdCross",
+    "ModelSignal",
+    "RsiReversion",
+    "SmaCross",
+    "Strategy",
+    "get_strategy",
+]
+
+ENTRY_POINT_GROUP = "alphadag.strategies"
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """What :func:`alphadag.backtest.run_backtest` needs from a strategy."""
+
+    name: str
+
+    @property
+    def warmup(self) -> int: ...
+
+    def signals(
+        self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None
+    ) -> pl.DataFrame: ...
+
+
+def _panel(bars: pl.DataFrame, stages: ind.Stages) -> pl.DataFrame:
+    """``bars`` sorted by ``(ticker, date)`` with the indicator columns of ``stages``."""
+    return ind.run(ind.prepare(bars.lazy()), stages).drop(ind.INDEX).collect()
+
+
+def _crossings(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """``+1`` where ``a`` crosses above ``b`` on this bar, ``-1`` below, null otherwise.
+
+    backtesting.py's ``crossover``: ``a[t-1] < b[t-1] and a[t] > b[t]``. The ``shift(1)`` reads
+    the *previous* bar (past data, no look-ahead); it runs per ticker.
+    """
+    a_prev = a.shift(1).over("ticker")  # previous bar of the same ticker: the past, not the future
+    b_prev = b.shift(1).over("ticker")
+    return (
+        pl.when((a_prev < b_prev) & (a > b))
+        .then(pl.lit(1.0))
+        .when((a_prev > b_prev) & (a < b))
+        .then(pl.lit(-1.0))
+        .otherwise(pl.lit(None, dtype=pl.Float64))
+    )
+
+
+def _check_periods(**periods: int) -> None:
+    for name, value in periods.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SmaCross:
+    """Long when SMA(``fast``) crosses above SMA(``slow``) of the close, out (or short) when it
+    crosses below; no position before the first crossing.
+
+    >>> SmaCross(fast=10, slow=20).warmup
+    19
+    """
+
+    fast: int = 10
+    slow: int = 20
+    name: str = "sma_cross"
+
+    def __post_init__(self) -> None:
+        _check_periods(fast=self.fast, slow=self.slow)
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+
+    @property
+    def warmup(self) -> int:
+        return self.slow - 1
+
+    def signals(self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None) -> pl.DataFrame:
+        stages = ind.parallel(
+            ind.sma("close", self.fast, out="_fast"), ind.sma("close", self.slow, out="_slow")
+        )
+        panel = _panel(bars.select("ticker", "date", "close"), stages)
+        return panel.select(
+            "date", "ticker", _crossings(pl.col("_fast"), pl.col("_slow")).alias("signal")
+        )
+
+
+@dataclass(frozen=True)
+class RsiReversion:
+    """Mean reversion on RSI(``period``): long below ``lower``, out (or short) above ``upper``,
+    keep the position in between.
+
+    >>> RsiReversion(period=14, lower=30, upper=70).warmup
+    14
+    """
+
+    period: int = 14
+    lower: float = 30.0
+    upper: float = 70.0
+    name: str = "rsi_reversion"
+
+    def __post_init__(self) -> None:
+        _check_periods(period=self.period)
+        if not 0 <= self.lower < self.upper <= 100:
+            raise ValueError(f"need 0 <= lower < upper <= 100, got {self.lower}, {self.upper}")
+
+    @property
+    def warmup(self) -> int:
+        return self.period
+
+    def signals(self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None) -> pl.DataFrame:
+        panel = _panel(
+            bars.select("ticker", "date", "close"), ind.rsi("close", self.period, out="_rsi")
+        )
+        rsi = pl.col("_rsi")
+        signal = (
+            pl.when(rsi < self.lower)
+            .then(pl.lit(1.0))
+            .when(rsi > self.upper)
+            .then(pl.lit(-1.0))
+            .otherwise(pl.lit(None, dtype=pl.Float64))
+        )
+        return panel.select("date", "ticker", signal.alias("signal"))
+
+
+@dataclass(frozen=True)
+class MacdCross:
+    """Long when the MACD line crosses above its signal line, out (or short) when below.
+
+    >>> MacdCross().warmup
+    33
+    """
+
+    fast: int = 12
+    slow: int = 26
+    signal: int = 9
+    name: str = "macd_cross"
+
+    def __post_init__(self) -> None:
+        _check_periods(fast=self.fast, slow=self.slow, signal=self.signal)
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+
+    @property
+    def warmup(self) -> int:
+        return self.slow + self.signal - 2
+
+    def signals(self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None) -> pl.DataFrame:
+        stages = ind.macd("close", self.fast, self.slow, self.signal, out=("_m", "_s", "_h"))
+        panel = _panel(bars.select("ticker", "date", "close"), stages)
+        return panel.select(
+            "date", "ticker", _crossings(pl.col("_m"), pl.col("_s")).alias("signal")
+        )
+
+
+@dataclass(frozen=True)
+class BuyAndHold:
+    """Long every ticker from its first bar (filled at its second bar's open).
+
+    >>> BuyAndHold().warmup
+    0
+    """
+
+    name: str = "buy_and_hold"
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def signals(self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None) -> pl.DataFrame:
+        return bars.select("date", "ticker", pl.lit(1.0).alias("signal"))
+
+
+@dataclass(frozen=True)
+class ModelSignal:
+    """Top-``k`` tickers by predicted return ``y_pred`` long (and the bottom ``k`` short when
+    ``long_short``), each with weight ``1/k``; use ``sizing="weight"`` to size by these weights.
+
+    ``predictions`` (``date, ticker, y_pred``) dated ``t`` are made from information up to
+    ``t``'s close; a bar uses the latest prediction dated on or before it (a forward fill,
+    never a backward one), so a prediction dated after ``t`` cannot reach ``t``'s decision.
+
+    >>> import datetime as dt
+    >>> bars = pl.DataFrame({"ticker": ["A", "B"] * 2,
+    ...                      "date": [dt.date(2024, 1, 2)] * 2 + [dt.date(2024, 1, 3)] * 2,
+    ...                      "close": [1.0, 1.0, 1.0, 1.0]})
+    >>> preds = pl.DataFrame({"date": [dt.date(2024, 1, 2)] * 2, "ticker": ["A", "B"],
+    ...                       "y_pred": [0.01, -0.02]})
+    >>> ModelSignal(k=1).signals(bars, preds).sort("date", "ticker")["signal"].to_list()
+    [1.0, 0.0, 1.0, 0.0]
+    """
+
+    k: int = 5
+    long_short: bool = False
+    name: str = "model_signal"
+
+    def __post_init__(self) -> None:
+        _check_periods(k=self.k)
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def signals(self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None) -> pl.DataFrame:
+        if predictions is None:
+            raise ValueError("ModelSignal needs a predictions frame (date, ticker, y_pred)")
+        missing = {"date", "ticker", "y_pred"} - set(predictions.columns)
+        if missing:
+            raise ValueError(f"predictions lack column(s) {sorted(missing)}")
+        preds = (
+            predictions.select("date", "ticker", pl.col("y_pred").cast(pl.Float64))
+            .group_by("date", "ticker")
+            .agg(pl.col("y_pred").last())
+        )
+        panel = (
+            bars.select("date", "ticker")
+            .join(preds, on=["date", "ticker"], how="left")
+            .sort("ticker", "date")
+            # forward fill only: the latest prediction dated <= t, never one from after t
+            .with_columns(pl.col("y_pred").forward_fill().over("ticker"))
+        )
+        rank_desc = pl.col("y_pred").rank("ordinal", descending=True).over("date")
+        rank_asc = pl.col("y_pred").rank("ordinal").over("date")
+        weight = 1.0 / self.k
+        signal = (
+            pl.when(pl.col("y_pred").is_null()).then(0.0).when(rank_desc <= self.k).then(weight)
+        )
+        if self.long_short:
+            signal = signal.when(rank_asc <= self.k).then(-weight)
+        return panel.select("date", "ticker", signal.otherwise(0.0).alias("signal"))
+
+
+REGISTRY: dict[str, type] = {
+    "sma_cross": SmaCross,
+    "rsi_reversion": RsiReversion,
+    "macd_cross": MacdCross,
+    "buy_and_hold": BuyAndHold,
+    "model_signal": ModelSignal,
+}
+
+
+def available() -> dict[str, Any]:
+    """Built-in strategies plus those registered under the ``alphadag.strategies`` entry points.
+
+    >>> sorted(available())[:2]
+    ['buy_and_hold', 'macd_cross']
+    """
+    found: dict[str, Any] = dict(REGISTRY)
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(point.name, point)
+    return found
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """Build the strategy registered as ``name`` with keyword ``params``.
+
+    >>> get_strategy("sma_cross", fast=5, slow=15)
+    SmaCross(fast=5, slow=15, name='sma_cross')
+    """
+    found = available()
+    if name not in found:
+        raise ValueError(f"unknown strategy {name!r}; known: {sorted(found)}")
+    factory = found[name]
+    if hasattr(factory, "load") and not isinstance(factory, type):
+        factory = factory.load()
+    return factory(**params)
