@@ -217,7 +217,8 @@ def risk_table(
         q = pl.max_horizontal(win_ret.quantile(a, interpolation="linear"), win_ret.min())
         aggs += [
             (-q).alias(f"_hvar_{s}"),
-            (-win_ret.filter(win_ret <= q).mean()).alias(f"_hcvar_{s}"),
+            # clamped to q: a float mean of values <= q can round a hair above q
+            (-pl.min_horizontal(win_ret.filter(win_ret <= q).mean(), q)).alias(f"_hcvar_{s}"),
         ]
     summary = (
         rows.group_by("ticker").agg(aggs).filter(pl.col("_last") == as_of).sort("ticker").collect()

@@ -119,5 +119,6 @@ def historical_var_cvar(
         x = x[-check_positive_int(window, "window") :]
     # numpy's lerp may round a hair below the sample minimum; the minimum keeps the tail non-empty
     q = max(float(np.quantile(x, a, method="linear")), float(x.min()))
-    tail = x[x <= q]
-    return VarCvar(var=-q, cvar=-float(tail.mean()))
+    # a float mean of values <= q can round a hair above q; the clamp keeps CVaR >= VaR exact
+    tail_mean = min(float(x[x <= q].mean()), q)
+    return VarCvar(var=-q, cvar=-tail_mean)
