@@ -9,6 +9,10 @@ after ``as_of``. VaR and CVaR are positive one-day loss fractions (see :mod:`alp
 *historical* over the window, or *parametric* normal with ``mu`` = the window's mean return and
 ``sigma`` = ``vol_forecast``. ``max_drawdown`` is over the window's closes. A ticker with fewer
 than ``min_obs`` returns gets nulls (never NaN or inf) in every figure.
+
+Cost (measured on 2 shared cores, 500 tickers x 5,000 sessions): about 0.8-1.2 s with EWMA, most
+of it the (ticker, date) sort, since every figure is one polars window or group expression; about
+5 s with GARCH, one ``arch`` fit of ~9 ms per ticker on 1,000 returns (``garch_window``).
 """
 
 from __future__ import annotations
