@@ -8,9 +8,11 @@ variable                    default                               meaning
 ``ALPHADAG_SOURCE``         ``sample``                            sample | synthetic | csv | yfinance
 ``ALPHADAG_LANDING_DIR``    ``.alphadag/landing``                 csv source's landing directory
 ``ALPHADAG_TICKERS``        (source default)                      comma list for synthetic / yfinance
+``ALPHADAG_ALERT_LOG``      ``.alphadag/alerts.jsonl``            JSON-lines alert log
 ==========================  ====================================  ======================================
 
-Secrets never go here: they are read by resources through ``dg.EnvVar``.
+Secrets never go here: they are read by resources through ``dg.EnvVar`` (the alert webhook,
+``ALPHADAG_ALERT_WEBHOOK_URL``, is one).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 DEFAULT_DATA_ROOT = ".alphadag/data"
 DEFAULT_HISTORY_START = "2010-01-01"
 DEFAULT_LANDING_DIR = ".alphadag/landing"
+DEFAULT_ALERT_LOG = ".alphadag/alerts.jsonl"
 
 
 def data_root() -> str:
@@ -51,6 +54,11 @@ def tickers() -> list[str]:
     """Configured tickers (empty = the source's default universe)."""
     raw = os.environ.get("ALPHADAG_TICKERS", "")
     return [t for t in (s.strip() for s in raw.split(",")) if t]
+
+
+def alert_log() -> str:
+    """The JSON-lines alert log of the alert sink."""
+    return os.environ.get("ALPHADAG_ALERT_LOG", DEFAULT_ALERT_LOG)
 
 
 def daily_schedule_timing() -> tuple[str, str]:
