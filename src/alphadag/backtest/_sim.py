@@ -1,7 +1,9 @@
 """The portfolio simulation loop (numba, compiled once and cached on disk).
 
-Arrays are ``(sessions, tickers)``; NaN marks a ticker without a bar that session. See
-:func:`alphadag.backtest.engine.run_backtest` for the conventions this loop implements.
+Arrays are ``(sessions, tickers)``; NaN marks a ticker without a bar that session (and a
+missing ``high``/``low``). See :func:`alphadag.backtest.engine.run_backtest` for the conventions
+this loop implements. :func:`simulate_many` runs :func:`simulate` over a stack of target grids
+(one per parameter combination) in parallel threads.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from numba import njit
 # commission of that fractional order by ``1 - eps``: the same expression sizes our all-in orders.
 FRAC = 1.0 - np.finfo(np.float64).eps
 
-SIZING_CODES = {"all_in": 0, "equal_weight": 1, "weight": 2}
+SIZING_CODES = {"all_in": 0, "equal_weight": 1, "weight": 2, "vol_target": 3}
+
+# why a trade was closed (the ledger's ``exit_reason``)
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "drawdown_limit", "end")
+EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_BREAKER, EXIT_END = range(5)
 
 
 @njit(cache=True, nogil=True)
@@ -25,7 +31,10 @@ def _commission(value: float, rate: float, fixed: float, minimum: float) -> floa
 def simulate(
     fill: np.ndarray,
     close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     target: np.ndarray,
+    vol: np.ndarray,
     cash0: float,
     rate: float,
     fixed: float,
@@ -34,10 +43,21 @@ def simulate(
     fractional: bool,
     sizing: int,
     capacity: int,
+    stop_loss: float,
+    take_profit: float,
+    max_weight: float,
+    leverage: float,
+    dd_limit: float,
+    cooldown: int,
+    target_vol: float,
 ):
+    """One backtest. ``stop_loss``/``take_profit``/``dd_limit``: NaN for off; ``max_weight``:
+    inf for off; ``cooldown < 0``: the breaker halts for the rest of the run; ``vol`` (only read
+    with ``sizing == 3``) the annualised realised volatility known at each bar's close."""
     n, m = close.shape
+    use_stops = not (np.isnan(stop_loss) and np.isnan(take_profit))
     pos = np.zeros(m)
-    held = np.zeros(m)  # the target behind the current position (0: flat)
+    held = np.zeros(m)  # the target behind the current position, or behind a stopped-out one
     last_close = np.full(m, np.nan)
     mark = np.zeros(m)
     equity = np.empty(n)
@@ -47,6 +67,7 @@ def simulate(
     t_ticker = np.empty(capacity, np.int64)
     t_entry = np.empty(capacity, np.int64)
     t_exit = np.empty(capacity, np.int64)
+    t_reason = np.empty(capacity, np.int64)
     t_size = np.empty(capacity)
     t_entry_price = np.empty(capacity)
     t_exit_price = np.empty(capacity)
@@ -57,15 +78,18 @@ def simulate(
     cash = cash0
     traded = 0.0
     prev_equity = cash0
+    peak = cash0
+    halt_until = -1  # the drawdown breaker: no position is held through bars <= halt_until
     for t in range(n):
         if t > 0:
+            halted = t <= halt_until
             # closes first (they free cash), at this bar's fill price; the target is the one
             # decided on the previous bar's close: row t - 1, never row t (no look-ahead)
             for j in range(m):
                 price = fill[t, j]
                 if np.isnan(price) or pos[j] == 0.0:
                     continue
-                desired = target[t - 1, j]
+                desired = 0.0 if halted else target[t - 1, j]
                 if desired == held[j]:
                     continue
                 side = 1.0 if pos[j] > 0 else -1.0
@@ -77,6 +101,7 @@ def simulate(
                 t_exit[k] = t
                 t_exit_price[k] = px
                 t_exit_comm[k] = comm
+                t_reason[k] = EXIT_BREAKER if halted else EXIT_SIGNAL
                 open_trade[j] = -1
                 pos[j] = 0.0
                 held[j] = 0.0
@@ -90,29 +115,37 @@ def simulate(
                     gross += abs(pos[j] * mark[j])
             for j in range(m):
                 price = fill[t, j]
-                if np.isnan(price):
+                if np.isnan(price) or pos[j] != 0.0:
                     continue
-                desired = target[t - 1, j]
-                if desired == 0.0 or desired == held[j] or pos[j] != 0.0:
+                desired = 0.0 if halted else target[t - 1, j]
+                if desired == 0.0:
+                    held[j] = 0.0
+                    continue
+                if desired == held[j]:
                     continue
                 held[j] = desired  # a cancelled order is not retried (backtesting.py's rule)
-                available = max(0.0, equity_mark - gross)
+                available = max(0.0, leverage * equity_mark - gross)
                 weight = abs(desired)
                 if sizing == 0:
                     budget = available * weight
                 elif sizing == 1:
                     budget = min(prev_equity * weight / m, available)
-                else:
+                elif sizing == 2:
                     budget = min(prev_equity * weight, available)
+                else:
+                    sigma = vol[t - 1, j]  # known at the decision's close
+                    if not sigma > 0.0:
+                        continue
+                    scale = min(target_vol / sigma, max_weight)
+                    budget = min(prev_equity * weight * scale, available)
+                budget = min(budget, max_weight * prev_equity)
                 side = 1.0 if desired > 0 else -1.0
                 px = price * (1.0 + side * slip)
                 if fractional:
+                    # exactly the budget: shares * px + commission == budget (to rounding)
                     shares = max(0.0, (budget - fixed) / (px * (1.0 + rate)))
-                    if (
-                        shares > 0
-                        and shares * px + _commission(shares * px, rate, fixed, minimum) > budget
-                    ):
-                        shares = max(0.0, (budget - minimum) / px)
+                    if shares > 0 and fixed + shares * px * rate < minimum:
+                        shares = max(0.0, (budget - minimum) / px)  # the minimum binds
                 else:
                     unit = px + (fixed + FRAC * px * rate) / FRAC
                     shares = float(np.floor(budget / unit)) if budget > 0 else 0.0
@@ -139,6 +172,46 @@ def simulate(
                 t_entry_price[k] = px
                 t_entry_comm[k] = comm
                 open_trade[j] = k
+            # stop-loss / take-profit of positions entered on an earlier bar, against this
+            # bar's range (low/high, else open and close); the stop first when both are hit
+            if use_stops:
+                for j in range(m):
+                    if pos[j] == 0.0 or np.isnan(close[t, j]):
+                        continue
+                    k = open_trade[j]
+                    if t_entry[k] >= t:
+                        continue
+                    price = fill[t, j]
+                    lo = low[t, j] if not np.isnan(low[t, j]) else min(price, close[t, j])
+                    hi = high[t, j] if not np.isnan(high[t, j]) else max(price, close[t, j])
+                    ep = t_entry_price[k]
+                    side = 1.0 if pos[j] > 0 else -1.0
+                    px = np.nan
+                    reason = EXIT_STOP
+                    if side > 0:
+                        if not np.isnan(stop_loss) and lo <= ep * (1.0 - stop_loss):
+                            px = min(price, ep * (1.0 - stop_loss))
+                        elif not np.isnan(take_profit) and hi >= ep * (1.0 + take_profit):
+                            px = max(price, ep * (1.0 + take_profit))
+                            reason = EXIT_TAKE
+                    else:
+                        if not np.isnan(stop_loss) and hi >= ep * (1.0 + stop_loss):
+                            px = max(price, ep * (1.0 + stop_loss))
+                        elif not np.isnan(take_profit) and lo <= ep * (1.0 - take_profit):
+                            px = min(price, ep * (1.0 - take_profit))
+                            reason = EXIT_TAKE
+                    if np.isnan(px):
+                        continue
+                    px = px * (1.0 - side * slip)
+                    comm = _commission(pos[j] * px, rate, fixed, minimum)
+                    cash += pos[j] * px - comm
+                    traded += abs(pos[j] * px)
+                    t_exit[k] = t
+                    t_exit_price[k] = px
+                    t_exit_comm[k] = comm
+                    t_reason[k] = reason
+                    open_trade[j] = -1
+                    pos[j] = 0.0  # held[j] stays: no re-entry until the target changes
         # mark to this bar's close
         value = 0.0
         gross = 0.0
@@ -162,6 +235,7 @@ def simulate(
                 t_exit[k] = t
                 t_exit_price[k] = px
                 t_exit_comm[k] = comm
+                t_reason[k] = EXIT_END
                 pos[j] = 0.0
             value = 0.0
             gross = 0.0
@@ -169,6 +243,13 @@ def simulate(
         cash_curve[t] = cash
         gross_curve[t] = gross
         prev_equity = equity[t]
+        # the drawdown circuit breaker, decided on this close: flatten at the next fill
+        if t <= halt_until:
+            peak = equity[t]  # the drawdown restarts from the equity at the resumption
+        else:
+            peak = max(peak, equity[t])
+            if not np.isnan(dd_limit) and equity[t] < peak * (1.0 - dd_limit):
+                halt_until = t + cooldown if cooldown >= 0 else n
     return (
         equity,
         cash_curve,
@@ -183,4 +264,5 @@ def simulate(
         t_exit_price[:n_trades],
         t_entry_comm[:n_trades],
         t_exit_comm[:n_trades],
+        t_reason[:n_trades],
     )
