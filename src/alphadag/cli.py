@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--start", type=dt.date.fromisoformat, required=True)
     mat.add_argument("--end", type=dt.date.fromisoformat, required=True)
     mat.set_defaults(func=cmd_materialize)
+    from alphadag.backtest.cli import register as register_backtest
+
+    register_backtest(sub)
     return parser
 
 

@@ -1,0 +1,353 @@
+"""``alphadag backtest``: run a strategy on any CSV or Parquet file of bars, without the orchestrator.
+
+The file holds ``ticker, date, close`` and optionally ``open, high, low, volume`` (header names are
+matched case-insensitively, ``Adj Close`` style spaces read as underscores); a file without a
+``ticker`` column is one ticker named after the file stem. ``--param key=value`` sets a strategy
+parameter (ints, floats and ``true``/``false`` are parsed); a comma list (``--param fast=5,10,20``)
+runs the grid of all combinations, with a progress bar on a terminal (tqdm when installed, else a
+plain stderr counter). ``--json`` prints one JSON object (``nan`` as ``null``); ``--report DIR``
+writes the HTML report of :mod:`alphadag.backtest.report` with buy-and-hold on the same bars as
+the benchmark. Bad input fails with exit status 2 and a message naming the file and the column.
+
+    alphadag backtest --bars spy.csv --strategy sma_cross --param fast=10 --param slow=20 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = ["BarsFileError", "cmd_backtest", "parse_params", "read_bars", "register"]
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class BarsFileError(ValueError):
+    """A bars (or predictions) file that cannot be used, with the file and column named."""
+
+
+def _read_table(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise BarsFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+        elif suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        else:
+            raise BarsFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise BarsFileError(f"{path}: cannot be read: {e}") from e
+    renames = {c: c.strip().lower().replace(" ", "_") for c in frame.columns}
+    if len(set(renames.values())) != len(renames):
+        raise BarsFileError(f"{path}: duplicate column names {frame.columns}")
+    return frame.rename(renames)
+
+
+def _to_date(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    dtype = frame.schema["date"]
+    if dtype == pl.Date:
+        return frame
+    if isinstance(dtype, pl.Datetime):
+        return frame.with_columns(pl.col("date").dt.date())
+    if dtype == pl.String:
+        parsed = frame.select(pl.col("date").str.to_date(strict=False))["date"]
+        bad = frame["date"].filter(parsed.is_null() & frame["date"].is_not_null())
+        if bad.len():
+            raise BarsFileError(
+                f"{path}: column 'date' has values that are not dates, e.g. {bad[0]!r} "
+                "(use ISO dates, YYYY-MM-DD)"
+            )
+        return frame.with_columns(parsed)
+    raise BarsFileError(f"{path}: column 'date' has type {dtype}, expected dates")
+
+
+def _check_no_nulls(frame: pl.DataFrame, path: Path, column: str) -> None:
+    nulls = frame[column].is_null()
+    if nulls.any():
+        row = int(nulls.arg_true()[0])
+        raise BarsFileError(
+            f"{path}: column {column!r} has {int(nulls.sum())} missing value(s), first at data "
+            f"row {row + 1}"
+        )
+
+
+def read_bars(path: str | Path) -> pl.DataFrame:
+    """Bars (``ticker, date, open, high, low, close, volume``) from a CSV or Parquet file.
+
+    Columns ``open``, ``high``, ``low`` and ``volume`` are optional (null when absent); a file
+    without ``ticker`` is one ticker named ``path``'s stem. Raises :class:`BarsFileError`
+    naming the file and the column for a missing column, a non-numeric or non-positive close,
+    an unparseable date or a duplicate ``(ticker, date)``.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "SPY.csv"
+    >>> _ = p.write_text("Date,Close\\n2024-01-02,470.5\\n2024-01-03,468.0\\n")
+    >>> read_bars(p).select("ticker", "date", "close").rows()[0]
+    ('SPY', datetime.date(2024, 1, 2), 470.5)
+    """
+    path = Path(path)
+    frame = _read_table(path)
+    missing = [c for c in ("date", "close") if c not in frame.columns]
+    if missing:
+        raise BarsFileError(
+            f"{path}: missing column(s) {missing}; found {frame.columns} "
+            "(need date and close; ticker, open, high, low, volume are optional)"
+        )
+    if frame.height == 0:
+        raise BarsFileError(f"{path}: no rows")
+    if "ticker" not in frame.columns:
+        frame = frame.with_columns(pl.lit(path.stem).alias("ticker"))
+    _check_no_nulls(frame, path, "ticker")
+    _check_no_nulls(frame, path, "date")
+    frame = _to_date(frame, path)
+    for col in PRICE_COLUMNS:
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
+            continue
+        cast = frame[col].cast(pl.Float64, strict=False)
+        bad = frame[col].filter(cast.is_null() & frame[col].is_not_null())
+        if bad.len():
+            raise BarsFileError(f"{path}: column {col!r} has non-numeric values, e.g. {bad[0]!r}")
+        frame = frame.with_columns(cast.alias(col))
+    _check_no_nulls(frame, path, "close")
+    if (frame["close"] <= 0).any():
+        row = int((frame["close"] <= 0).arg_true()[0])
+        raise BarsFileError(f"{path}: column 'close' must be > 0; data row {row + 1} is not")
+    frame = frame.select(pl.col("ticker").cast(pl.String), "date", *PRICE_COLUMNS)
+    dup = frame.filter(pl.struct("ticker", "date").is_duplicated())
+    if dup.height:
+        t, d = dup.row(0)[:2]
+        raise BarsFileError(f"{path}: duplicate (ticker, date) rows, e.g. ({t}, {d})")
+    return frame.sort("ticker", "date")
+
+
+def read_predictions(path: str | Path) -> pl.DataFrame:
+    """Predictions (``date, ticker, y_pred``) for ``model_signal`` from a CSV or Parquet file."""
+    path = Path(path)
+    frame = _read_table(path)
+    missing = [c for c in ("date", "ticker", "y_pred") if c not in frame.columns]
+    if missing:
+        raise BarsFileError(f"{path}: missing column(s) {missing}; found {frame.columns}")
+    frame = _to_date(frame, path)
+    y = frame["y_pred"].cast(pl.Float64, strict=False)
+    if (y.is_null() & frame["y_pred"].is_not_null()).any():
+        raise BarsFileError(f"{path}: column 'y_pred' has non-numeric values")
+    return frame.select("date", pl.col("ticker").cast(pl.String), y.alias("y_pred"))
+
+
+def _scalar(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_params(items: Iterable[str]) -> list[dict[str, Any]]:
+    """``["fast=5,10", "slow=20"]`` -> every combination as keyword dicts.
+
+    >>> parse_params(["fast=5,10", "slow=20"])
+    [{'fast': 5, 'slow': 20}, {'fast': 10, 'slow': 20}]
+    >>> parse_params([])
+    [{}]
+    """
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier() or not value.strip():
+            raise ValueError(f"--param {item!r}: expected key=value (e.g. fast=10 or fast=5,10)")
+        if key in grid:
+            raise ValueError(f"--param {key} given twice; use a comma list for several values")
+        grid[key] = [_scalar(v) for v in value.split(",")]
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def _progress(items: Sequence[Any], enabled: bool) -> Iterator[Any]:
+    """``items``, with a progress bar on stderr when there are several and stderr is a terminal."""
+    show = enabled and len(items) > 1 and sys.stderr.isatty()
+    if not show:
+        yield from items
+        return
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        for i, item in enumerate(items, 1):
+            yield item
+            print(f"\rbacktest {i}/{len(items)}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        return
+    yield from tqdm(items, desc="backtest", unit="run", file=sys.stderr)
+
+
+def _label(name: str, params: dict[str, Any]) -> str:
+    return name + ("(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _fail(message: str) -> int:
+    print(f"alphadag backtest: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run the strategy (or its parameter grid) on the bars file and print the stats."""
+    from alphadag.backtest import run_backtest
+    from alphadag.backtest.strategies import available, get_strategy
+
+    try:
+        bars = read_bars(args.bars)
+        if args.start is not None:
+            bars = bars.filter(pl.col("date") >= args.start)
+        if args.end is not None:
+            bars = bars.filter(pl.col("date") <= args.end)
+        if bars.height == 0:
+            raise BarsFileError(f"{args.bars}: no bars between {args.start} and {args.end}")
+        predictions = read_predictions(args.predictions) if args.predictions else None
+        grid = parse_params(args.param)
+    except (BarsFileError, ValueError) as e:
+        return _fail(str(e))
+    if args.strategy not in available():
+        return _fail(f"unknown strategy {args.strategy!r}; known: {sorted(available())}")
+    if args.strategy == "model_signal" and predictions is None:
+        return _fail("model_signal needs --predictions FILE (date, ticker, y_pred)")
+    n_tickers = bars["ticker"].n_unique()
+    sizing = args.sizing or (
+        "weight"
+        if args.strategy == "model_signal"
+        else ("all_in" if n_tickers == 1 else "equal_weight")
+    )
+    settings = {
+        "cash": args.cash,
+        "commission": args.commission,
+        "slippage_bps": args.slippage_bps,
+        "fractional": args.fractional,
+        "allow_short": args.allow_short,
+        "sizing": sizing,
+    }
+    try:
+        strategies = [get_strategy(args.strategy, **params) for params in grid]
+    except (TypeError, ValueError) as e:
+        return _fail(f"strategy {args.strategy!r} with --param {args.param}: {e}")
+    results = {}
+    runs = []
+    try:
+        for params, strategy in _progress(list(zip(grid, strategies, strict=True)), args.progress):
+            result = run_backtest(bars, strategy, predictions=predictions, **settings)
+            results[_label(args.strategy, params)] = result
+            runs.append({"params": params, "stats": result.stats.to_dict()})
+    except ValueError as e:
+        return _fail(str(e))
+    report = None
+    if args.report is not None:
+        from alphadag.backtest.report import write_report
+        from alphadag.backtest.strategies import BuyAndHold
+
+        hold = run_backtest(bars, BuyAndHold(), **{**settings, "sizing": "equal_weight"})
+        report = write_report(
+            results,
+            args.report,
+            benchmark=hold,
+            benchmark_name="buy_and_hold",
+            title=f"Backtest: {args.strategy} on {Path(args.bars).name}",
+            meta={"bars": args.bars, **settings},
+        ).html
+    summary = {
+        "bars": str(args.bars),
+        "tickers": sorted(bars["ticker"].unique().to_list()),
+        "start": bars["date"].min().isoformat(),
+        "end": bars["date"].max().isoformat(),
+        "sessions": bars["date"].n_unique(),
+        "strategy": args.strategy,
+        "settings": settings,
+        "runs": runs,
+        "report": str(report) if report is not None else None,
+    }
+    if args.json:
+        print(json.dumps(_json_safe(summary), indent=2, allow_nan=False))
+        return 0
+    _print_text(summary)
+    return 0
+
+
+SHOWN = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "n_trades", "win_rate_pct")
+
+
+def _print_text(summary: dict[str, Any]) -> None:
+    tickers = summary["tickers"]
+    print(
+        f"{summary['strategy']} on {summary['bars']}: {len(tickers)} ticker(s), "
+        f"{summary['sessions']} sessions {summary['start']}..{summary['end']}"
+    )
+    runs = summary["runs"]
+    if len(runs) == 1:
+        for key, value in runs[0]["stats"].items():
+            print(
+                f"  {key:<20} {value:.6g}" if isinstance(value, float) else f"  {key:<20} {value}"
+            )
+    else:
+        keys = list(runs[0]["params"])
+        print(
+            "  " + "  ".join(f"{k:>8}" for k in keys) + "  " + "  ".join(f"{s:>16}" for s in SHOWN)
+        )
+        for run in runs:
+            params = "  ".join(f"{run['params'][k]!s:>8}" for k in keys)
+            stats = "  ".join(f"{run['stats'][s]:>16.6g}" for s in SHOWN)
+            print(f"  {params}  {stats}")
+    if summary["report"]:
+        print(f"report: {summary['report']}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``backtest`` sub-command to the ``alphadag`` parser's ``subparsers``."""
+    import datetime as dt
+
+    p = subparsers.add_parser(
+        "backtest",
+        help="run a strategy on a CSV/Parquet file of bars",
+        description="Run a strategy on a CSV or Parquet file of bars (see alphadag.backtest.cli).",
+    )
+    p.add_argument("--bars", required=True, help="CSV or Parquet: [ticker,] date, [open, high, "
+                   "low,] close[, volume]")  # fmt: skip
+    p.add_argument("--strategy", required=True, help="a registered name, e.g. sma_cross")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="strategy parameter; a comma list runs a grid (repeatable)")  # fmt: skip
+    p.add_argument("--cash", type=float, default=1_000_000.0)
+    p.add_argument("--commission", type=float, default=0.0, help="rate per side, e.g. 0.002")
+    p.add_argument("--slippage-bps", type=float, default=0.0)
+    p.add_argument("--sizing", choices=("all_in", "equal_weight", "weight"), default=None,
+                   help="default: all_in for one ticker, equal_weight for several")  # fmt: skip
+    p.add_argument("--fractional", action="store_true", help="allow fractional shares")
+    p.add_argument("--allow-short", action="store_true")
+    p.add_argument("--start", type=dt.date.fromisoformat, default=None)
+    p.add_argument("--end", type=dt.date.fromisoformat, default=None)
+    p.add_argument("--predictions", default=None, help="date, ticker, y_pred (model_signal)")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR", help="write report.html")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_backtest)
+    return p
