@@ -45,7 +45,11 @@ JOB_ASSETS = {
     "train_job": ["return_model", "training_set"],
 }
 SCHEDULE_NAMES = ["daily_schedule", "train_job_weekly_schedule"]
-SENSOR_NAMES = ["landing_zone_sensor"]
+SENSOR_NAMES = [
+    "freshness_alert_sensor",
+    "landing_zone_sensor",
+    "run_failure_alert_sensor",
+]
 BLOCKING_CHECKS = [
     "bars:bars_gx_suite",
     "bars:bars_pandera_schema",

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from alphadag.defs.pipelines.sensors import landing_zone_sensor
+from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.storage import PartitionStore
@@ -27,7 +28,10 @@ def landing(tmp_path):
 
 
 def _tick(instance, resources, cursor=None):
-    ctx = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+    sink = AlertSink(jsonl_path=os.path.join(instance.root_directory, "alerts.jsonl"))
+    ctx = dg.build_sensor_context(
+        instance=instance, resources={"alerts": sink, **resources}, cursor=cursor
+    )
     return landing_zone_sensor.evaluate_tick(ctx)
 
 

@@ -13,6 +13,7 @@ import zlib
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
 from alphadag.defs.pipelines.partitions import (
     FROM_FIRST_SESSION,
     full_history_backfill,
@@ -51,6 +52,7 @@ def _null_share(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
     backfill_policy=full_history_backfill,
     group_name="features",
     kinds={"polars", "parquet"},
+    freshness_policy=DAILY_FRESHNESS,
     ins={
         "bars": dg.AssetIn(
             metadata={"window_optional": True},

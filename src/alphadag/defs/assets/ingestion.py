@@ -11,6 +11,7 @@ import time
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
 from alphadag.defs.pipelines.partitions import (
     full_history_backfill,
     partition_days,
@@ -82,6 +83,7 @@ class BarsValidationConfig(dg.Config):
             group_name="ingestion",
             kinds={"polars", "parquet"},
             description="Validated, canonical daily bars (the bars contract), one file per session.",
+            freshness_policy=DAILY_FRESHNESS,
         ),
         "quarantined_bars": dg.AssetOut(
             group_name="ingestion",

@@ -5,6 +5,7 @@ import dagster as dg
 from alphadag import settings
 from alphadag.defs.pipelines.jobs import ingest_job
 from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.market.landing import (
     changed_files,
@@ -25,11 +26,25 @@ from alphadag.market.sources.csv_landing import dates_in_file, file_fingerprint,
         else dg.DefaultSensorStatus.STOPPED
     ),
 )
-def landing_zone_sensor(context: dg.SensorEvaluationContext, market_data: MarketDataResource):
+def landing_zone_sensor(
+    context: dg.SensorEvaluationContext, market_data: MarketDataResource, alerts: AlertSink
+):
     """Launch ``ingest_job`` for exactly the sessions a new or changed landing file touches.
 
     Cursor: JSON ``{path: sha256}``. Run key: hash of the changed files' contents + the range, so
     a file seen again launches nothing and a corrected file backfills its sessions.
+
+    A cursor that moved backwards is never handled silently; it sends a ``sensor_cursor_rewound``
+    alert (reason ``cursor_reset`` or ``file_reverted``):
+
+    - *cursor_reset*: the cursor is empty while the instance holds runs this sensor launched (tag
+      ``alphadag/trigger=landing_zone``). Every file would look new and re-ingest its whole range
+      under new run keys, so nothing is launched: the alert lists the files and ranges held back
+      (re-ingest them with ``alphadag materialize`` if needed) and the cursor restarts from now.
+    - *file_reverted*: a file differs from the cursor, but the run key planned for it was already
+      used: the file is back at a state ingested before, which the daemon would skip silently
+      (run keys are unique). The run is launched under ``<run key>:rewound:<n>`` so the partitions
+      follow the file again.
     """
     try:
         files = landing_files(market_data.landing_dir, market_data.csv_pattern)
@@ -48,11 +63,51 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, market_data: Market
         )
     touched = touched_partitions(dates, keys)
     runs = plan_runs(changed, touched, keys)
+    instance = context.instance
+
+    def used(run_key: str) -> bool:
+        return instance.get_runs_count(dg.RunsFilter(tags={"dagster/run_key": run_key})) > 0
+
+    if not seen and instance.get_runs_count(
+        dg.RunsFilter(tags={"alphadag/trigger": "landing_zone"})
+    ):
+        held = [[run.start, run.end] for run in runs]
+        alerts.send(
+            "sensor_cursor_rewound",
+            f"landing_zone_sensor cursor is empty but it launched runs before: {len(changed)} "
+            f"file(s) over {len(held)} range(s) held back, not re-ingested",
+            severity="error",
+            source="landing_zone_sensor",
+            reason="cursor_reset",
+            files=sorted(changed),
+            held_ranges=held,
+        )
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(current))
+    run_keys = {}
+    for run in runs:
+        key, n = run.run_key, 0
+        while used(key):
+            n += 1
+            key = f"{run.run_key}:rewound:{n}"
+        run_keys[run] = key
+    rewound = [run for run in runs if run_keys[run] != run.run_key]
+    if rewound:
+        alerts.send(
+            "sensor_cursor_rewound",
+            f"{len(changed)} landing file(s) went back to a state ingested before; "
+            f"re-launching {len(rewound)} range(s) under new run keys",
+            severity="warning",
+            source="landing_zone_sensor",
+            reason="file_reverted",
+            files=sorted(changed),
+            ranges=[[run.start, run.end] for run in rewound],
+            run_keys=[run_keys[run] for run in rewound],
+        )
     context.log.info(f"{len(changed)} changed file(s) touch {len(touched)} session(s)")
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=run.run_key,
+                run_key=run_keys[run],
                 tags={
                     "dagster/asset_partition_range_start": run.start,
                     "dagster/asset_partition_range_end": run.end,
