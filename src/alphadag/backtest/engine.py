@@ -44,6 +44,24 @@ def _grid(frame: pl.DataFrame, dates: pl.DataFrame, tickers: pl.DataFrame, cols:
     return out
 
 
+def _benchmark_returns(benchmark: pl.DataFrame, dates: pl.DataFrame) -> np.ndarray:
+    """The benchmark's simple return between consecutive backtest sessions (NaN where either
+    close is missing)."""
+    if not isinstance(benchmark, pl.DataFrame) or not {"date", "close"} <= set(benchmark.columns):
+        raise ValueError("benchmark must be a polars DataFrame with columns date, close")
+    if benchmark["date"].is_duplicated().any():
+        raise ValueError("benchmark has duplicate dates")
+    aligned = dates.join(
+        benchmark.select(
+            pl.col("date").cast(dates["date"].dtype), pl.col("close").cast(pl.Float64)
+        ),
+        on="date",
+        how="left",
+    ).sort("_di")
+    c = aligned["close"].to_numpy().astype(np.float64)
+    return c[1:] / c[:-1] - 1.0
+
+
 def _risk_args(
     *,
     stop_loss: float | None,
@@ -108,6 +126,7 @@ def run_backtest(
     cooldown: int | None = None,
     target_vol: float = 0.15,
     vol_window: int = 20,
+    benchmark: pl.DataFrame | None = None,
 ) -> BacktestResult:
     """Simulate ``strategy`` on ``bars`` (``ticker, date, close``; optionally ``open``,
     ``high``, ``low``).
@@ -142,6 +161,9 @@ def run_backtest(
       ``t``'s close, flat through bars ``t+1 .. t+cooldown``, the strategy's current targets fill
       again from bar ``t+cooldown+1`` on, and the peak restarts from the equity at resumption.
     - Negative signals short only when ``allow_short``; otherwise they mean flat.
+    - ``benchmark`` (a frame of ``date, close``, e.g. ``^GSPC``): the stats'
+      ``benchmark_alpha_ann_pct`` and ``benchmark_beta`` regress the daily equity returns on
+      its close-to-close returns over the backtest's sessions (nan without it).
     - Open trades are closed at the last bar's close (exit commission charged). The ledger's
       ``exit_reason`` is one of ``signal stop_loss take_profit drawdown_limit end``.
 
@@ -236,7 +258,7 @@ def run_backtest(
             ),
             axis=0,
         )
-        benchmark = np.nanmean(filled / base, axis=1)
+        buy_hold = np.nanmean(filled / base, axis=1)
     stats = compute_stats(
         equity=equity,
         trade_pnl=pnl,
@@ -244,10 +266,11 @@ def run_backtest(
         trade_commission=commissions,
         trade_entry_bar=te,
         trade_exit_bar=tx,
-        benchmark=benchmark,
+        benchmark=buy_hold,
         years=years,
         turnover=traded / float(np.mean(equity)),
         first_trading_bar=min(int(strategy.warmup), equity.size - 1),
+        benchmark_returns=None if benchmark is None else _benchmark_returns(benchmark, dates),
     )
     peak = np.maximum.accumulate(equity)
     equity_frame = pl.DataFrame(

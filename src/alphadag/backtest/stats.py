@@ -30,7 +30,14 @@ ANNUAL_SESSIONS = 252
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Summary statistics of one backtest (``nan`` where undefined, e.g. no trades)."""
+    """Summary statistics of one backtest (``nan`` where undefined, e.g. no trades).
+
+    ``alpha_pct`` and ``beta`` are backtesting.py's (against the traded tickers' own buy and
+    hold); ``benchmark_alpha_ann_pct`` and ``benchmark_beta`` come from the OLS regression of
+    the daily simple equity returns on those of an external benchmark (``run_backtest(...,
+    benchmark=)``): ``r = a + b * r_bench``, ``benchmark_beta = b`` and
+    ``benchmark_alpha_ann_pct = 100 * 252 * a``; ``nan`` without a benchmark.
+    """
 
     total_return_pct: float
     equity_final: float
@@ -57,6 +64,8 @@ class Stats:
     kelly: float
     commissions: float
     turnover: float
+    benchmark_alpha_ann_pct: float = math.nan
+    benchmark_beta: float = math.nan
 
     def to_dict(self) -> dict[str, float]:
         """The fields as a plain dict (JSON-friendly apart from ``nan``)."""
@@ -79,6 +88,28 @@ def _nz(x: float) -> float:
     return x if x else math.nan
 
 
+def _regression(equity: np.ndarray, bench: np.ndarray | None) -> tuple[float, float]:
+    """Annualised alpha (percent) and beta of the equity's daily returns on ``bench``'s."""
+    if bench is None:
+        return math.nan, math.nan
+    bench = np.asarray(bench, dtype=np.float64)
+    if bench.shape != (equity.size - 1,):
+        raise ValueError(f"benchmark_returns needs {equity.size - 1} values, got {bench.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mine = equity[1:] / equity[:-1] - 1.0
+    ok = np.isfinite(mine) & np.isfinite(bench)
+    x, y = bench[ok], mine[ok]
+    if x.size < 3:
+        return math.nan, math.nan
+    dx = x - x.mean()
+    var = float(dx @ dx)
+    if not var > 0:
+        return math.nan, math.nan
+    beta = float(dx @ (y - y.mean())) / var
+    alpha = float(y.mean() - beta * x.mean())
+    return alpha * ANNUAL_SESSIONS * 100.0, beta
+
+
 def compute_stats(
     *,
     equity: np.ndarray,
@@ -91,6 +122,7 @@ def compute_stats(
     years: float,
     turnover: float,
     first_trading_bar: int = 0,
+    benchmark_returns: np.ndarray | None = None,
 ) -> Stats:
     """Statistics of an equity curve (one value per session) and its closed trades.
 
@@ -98,7 +130,10 @@ def compute_stats(
     (``trade_return`` as a fraction, net of commissions; bars as indices into ``equity``);
     ``benchmark`` the buy-and-hold price path (its return from ``first_trading_bar``, the
     strategy's warm-up, to the end is ``buy_hold_return_pct``; its log returns give beta);
-    ``years`` the calendar span in years (for CAGR); ``turnover`` passed through.
+    ``years`` the calendar span in years (for CAGR); ``turnover`` passed through;
+    ``benchmark_returns`` an external benchmark's simple return over each equity step
+    (``equity.size - 1`` values, NaN where unknown) for ``benchmark_alpha_ann_pct`` and
+    ``benchmark_beta``.
     """
     equity = np.asarray(equity, dtype=np.float64)
     n = equity.size
@@ -153,6 +188,8 @@ def compute_stats(
         beta = float(cov[0, 1] / cov[1, 1]) if cov[1, 1] else math.nan
     alpha = total_return - beta * buy_hold
 
+    bench_alpha, bench_beta = _regression(equity, benchmark_returns)
+
     pnl = np.asarray(trade_pnl, dtype=np.float64)
     rets = np.asarray(trade_return, dtype=np.float64)
     n_trades = int(pnl.size)
@@ -189,4 +226,6 @@ def compute_stats(
         else math.nan,
         commissions=float(np.sum(trade_commission)),
         turnover=float(turnover),
+        benchmark_alpha_ann_pct=bench_alpha,
+        benchmark_beta=bench_beta,
     )
