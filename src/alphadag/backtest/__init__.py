@@ -6,7 +6,16 @@
 """
 
 from alphadag.backtest import strategies
+from alphadag.backtest.analysis import ICAnalysis, ic_analysis
 from alphadag.backtest.engine import BacktestResult, run_backtest
 from alphadag.backtest.stats import Stats, compute_stats
 
-__all__ = ["BacktestResult", "Stats", "compute_stats", "run_backtest", "strategies"]
+__all__ = [
+    "BacktestResult",
+    "ICAnalysis",
+    "Stats",
+    "compute_stats",
+    "ic_analysis",
+    "run_backtest",
+    "strategies",
+]
