@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: demo test dev lint format env dagster-home clean bench-features mlflow-ui
+.PHONY: demo test dev lint format env dagster-home clean bench-features bench-backtest mlflow-ui
 
 env: $(VENV)/.synced
 
@@ -44,6 +44,9 @@ clean:
 
 bench-features: env ## features vs TA-Lib loop vs pandas (bench/features.py)
 	$(VENV)/bin/python bench/features.py
+
+bench-backtest: env ## backtest engine vs backtesting.py and vectorbt (bench/backtest.py)
+	$(VENV)/bin/python bench/backtest.py
 
 mlflow-ui: env ## MLflow UI (experiments, model registry) on 127.0.0.1:5000
 	@mkdir -p .alphadag/mlartifacts
