@@ -83,14 +83,22 @@ class Webserver:
     def wait_ready(self) -> None:
         """Block until the server answers and the code location is loaded, or fail with its log."""
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        query = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+        query = """{ workspaceOrError { ... on Workspace { locationEntries {
+            name loadStatus
+            locationOrLoadError { __typename ... on PythonError { message } }
+        } } } }"""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"webserver exited with {self.proc.returncode}:\n{self.tail()}")
-            with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+            entries = None
+            with contextlib.suppress(OSError, urllib.error.URLError, ValueError, KeyError):
                 entries = self.graphql(query)["data"]["workspaceOrError"]["locationEntries"]
-                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    return
+            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                for e in entries:
+                    loaded = e["locationOrLoadError"] or {}
+                    if loaded.get("__typename") != "RepositoryLocation":
+                        raise RuntimeError(f"code location {e['name']} failed to load: {loaded}")
+                return
             time.sleep(0.5)
         raise RuntimeError(f"webserver not ready after {STARTUP_TIMEOUT_S}s:\n{self.tail()}")
 

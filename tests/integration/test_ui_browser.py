@@ -1,0 +1,185 @@
+"""The Dagster UI in a real browser: Playwright driving Debian's chromium (headless) against the webserver
+``make dev`` serves (``dagster-webserver -h 127.0.0.1 -p PORT -w workspace.yaml`` on a DAGSTER_HOME with the
+repo's dagster.yaml; the daemon ``make dev`` also starts is left out, so no sensor changes what is shown).
+
+Before the browser opens, ``alphadag materialize --job daily_data_job`` writes five sessions of the
+synthetic source into that instance, as a user would. Each test saves a screenshot under
+``test-artifacts/ui/`` (gitignored; ``ALPHADAG_TEST_ARTIFACTS`` moves it). Assertions use what a user
+reads (text, titles, roles) and Playwright's auto-waiting ``expect``, never sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from _dagster_procs import (
+    BIN,
+    REPO,
+    Webserver,
+    alphadag_env,
+    make_home,
+    start_webserver,
+    stop_group,
+)
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SESSIONS = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]
+NOT_MATERIALIZED = "2024-03-11"  # a session of the same partitions definition outside the range
+EXPECT_TIMEOUT_MS = 60_000  # first renders of a cold UI on a loaded 2-core box
+
+
+@dataclass
+class UI:
+    server: Webserver
+    instance: dg.DagsterInstance
+    run_id: str
+    artifacts: Path
+
+
+def _artifacts_dir() -> Path:
+    root = Path(os.environ.get("ALPHADAG_TEST_ARTIFACTS", REPO / "test-artifacts"))
+    out = root / "ui"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory) -> Iterator[UI]:
+    root = tmp_path_factory.mktemp("ui")
+    home = make_home(root)
+    env = alphadag_env(
+        home,
+        root / "data",
+        ALPHADAG_HISTORY_START="2024-01-02",
+        ALPHADAG_TICKERS="AAA,BBB,CCC",
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+    )
+    server = start_webserver(env, root / "webserver.log")  # loads while the CLI materializes
+    try:
+        done = subprocess.run(
+            [
+                str(BIN / "alphadag"),
+                *("materialize", "--job", "daily_data_job"),
+                *("--start", SESSIONS[0], "--end", SESSIONS[-1]),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        server.wait_ready()
+        # the first-visit "join the community" dialog would cover the page: mark it seen
+        assert server.graphql("mutation { setNuxSeen }")["data"]["setNuxSeen"] is True
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name="daily_data_job"))
+            assert len(runs) == 1 and runs[0].is_success
+            yield UI(server, instance, runs[0].run_id, _artifacts_dir())
+    finally:
+        stop_group(server.proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `.ci/run` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser, ui):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=ui.server.url)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def _group_names(defs: dg.Definitions) -> set[str]:
+    return {spec.group_name for spec in defs.resolve_all_asset_specs() if spec.group_name}
+
+
+def test_asset_graph_shows_every_asset_group(page, ui, defs):
+    from playwright.sync_api import expect
+
+    groups = _group_names(defs)
+    assert {"ingestion", "features", "modeling"} <= groups
+
+    page.goto("/asset-groups")
+    expect(page.get_by_text("Global asset lineage")).to_be_visible()
+    for group in sorted(groups):
+        # the sidebar's group entry (its title is the full name) ...
+        expect(page.get_by_title(group, exact=True)).to_be_visible()
+        # ... and the group's node on the graph canvas
+        expect(page.locator(f'[data-tooltip="{group}"]')).to_be_visible()
+    expect(page.get_by_text(re.compile(r"fetching statuses"))).to_have_count(0)
+    page.screenshot(path=ui.artifacts / "asset_graph.png", full_page=True)
+
+
+def test_partitioned_asset_shows_its_materialized_partitions(page, ui):
+    from playwright.sync_api import expect
+
+    page.goto("/assets/bars?view=partitions")
+    expect(page.get_by_text(f"Materialized ({len(SESSIONS)})", exact=True)).to_be_visible()
+    expect(page.get_by_text("Failed (0)", exact=True)).to_be_visible()
+
+    # hide the missing ones: exactly the materialized sessions remain in the list
+    page.get_by_text(re.compile(r"^Missing \(\d+\)$")).click()
+    expect(page.get_by_text(f"{len(SESSIONS)} Partitions Selected", exact=True)).to_be_visible()
+    for day in SESSIONS:
+        expect(page.get_by_title(day, exact=True)).to_be_visible()
+    expect(page.get_by_title(NOT_MATERIALIZED, exact=True)).to_have_count(0)
+
+    # one partition's detail names the run that wrote it
+    page.get_by_title(SESSIONS[2], exact=True).click()
+    expect(page.get_by_role("button", name="View all historical events (1)")).to_be_visible()
+    expect(page.get_by_role("link", name=ui.run_id[:8])).to_be_visible()
+    page.screenshot(path=ui.artifacts / "bars_partitions.png", full_page=True)
+
+
+def test_asset_metadata_view_renders_the_materialization_metadata(page, ui):
+    from playwright.sync_api import expect
+
+    event = ui.instance.get_latest_materialization_event(dg.AssetKey("bars"))
+    assert event is not None
+    metadata = event.asset_materialization.metadata
+    shown = {k: str(metadata[k].value) for k in ("rows", "tickers", "partitions_written")}
+    assert shown == {"rows": "15", "tickers": "3", "partitions_written": "5"}
+
+    page.goto("/assets/bars")
+    table = page.locator("table").filter(has=page.get_by_text("partitions_written", exact=True))
+    for key, value in shown.items():
+        row = table.get_by_role("row").filter(has=page.get_by_text(key, exact=True))
+        expect(row.get_by_role("cell", name=value, exact=True)).to_be_visible()
+    page.screenshot(path=ui.artifacts / "bars_metadata.png", full_page=True)
