@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import dagster as dg
 import pytest
 
+from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
+from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 
 SYNTHETIC_TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE")
@@ -71,31 +73,46 @@ def market() -> Callable[..., MarketDataResource]:
 
 
 @pytest.fixture(scope="session")
-def run_job(defs: dg.Definitions, instance: dg.DagsterInstance) -> Callable[..., RunResult]:
+def run_job(
+    defs: dg.Definitions, instance: dg.DagsterInstance, tmp_path_factory
+) -> Callable[..., RunResult]:
     """Run any job once and return its ``ExecuteInProcessResult`` (errors not raised).
 
     ``run_job(name, data_root, start, end, market_data=..., run_config=...)`` launches one ranged
     run over the sessions ``start``..``end`` with the range tags the CLI and the sensor use;
     ``run_job(name, data_root, day)`` (no ``end``) launches a single-partition run, the daily
-    increment. ``market_data`` defaults to the five-ticker synthetic source.
+    increment; ``start=None`` runs an unpartitioned job. ``market_data`` defaults to the five-ticker synthetic source; ``resources``
+    override the others (by default an empty temporary MLflow store, so serving falls back to the
+    baseline, and an alert log in a temporary directory: nothing is written in the checkout).
     """
+    scratch = tmp_path_factory.mktemp("run_job_services")
+    default_mlflow = MlflowResource(
+        tracking_uri=f"sqlite:///{scratch}/mlflow.db", artifact_location=str(scratch / "art")
+    )
+    default_alerts = AlertSink(jsonl_path=str(scratch / "alerts.jsonl"))
 
     def run(
         job_name: str,
         root: str,
-        start: str,
+        start: str | None,
         end: str | None = None,
         *,
         market_data: MarketDataResource | None = None,
         run_config: Mapping | None = None,
+        resources: Mapping | None = None,
     ) -> RunResult:
         job = defs.resolve_job_def(job_name)
         resources = {
             "io_manager": ParquetPartitionIOManager(data_root=root),
             "market_data": market_data or synthetic_market(),
+            "mlflow": default_mlflow,
+            "alerts": default_alerts,
+            **(resources or {}),
         }
-        if end is None:
-            selection: dict = {"partition_key": start}
+        if start is None:  # an unpartitioned job (train_job)
+            selection: dict = {}
+        elif end is None:
+            selection = {"partition_key": start}
         else:
             selection = {
                 "tags": {

@@ -21,6 +21,8 @@ ASSET_KEYS = [
     "bars",
     "features",
     "labels",
+    "prediction_scores",
+    "predictions",
     "quarantined_bars",
     "raw_bars",
     "return_model",
@@ -34,18 +36,38 @@ ASSET_CHECK_KEYS = [
     "bars:quarantine_share",
     "features:features_contract",
     "features:features_no_lookahead",
+    "predictions:predictions_contract",
+    "predictions:predictions_feature_drift",
+    "predictions:predictions_model_source",
     "return_model:return_model_reloads",
 ]
-JOB_NAMES = ["daily_data_job", "daily_job", "features_job", "ingest_job", "train_job"]
+JOB_NAMES = [
+    "daily_data_job",
+    "daily_job",
+    "features_job",
+    "ingest_job",
+    "serving_job",
+    "train_job",
+]
 JOB_ASSETS = {
     "daily_data_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
-    "daily_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
+    "daily_job": [
+        "bars",
+        "features",
+        "labels",
+        "prediction_scores",
+        "predictions",
+        "quarantined_bars",
+        "raw_bars",
+    ],
     "features_job": ["features", "labels"],
     "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
+    "serving_job": ["prediction_scores", "predictions"],
     "train_job": ["return_model", "training_set"],
 }
 SCHEDULE_NAMES = ["daily_schedule", "train_job_weekly_schedule"]
 SENSOR_NAMES = [
+    "champion_change_sensor",
     "freshness_alert_sensor",
     "landing_zone_sensor",
     "run_failure_alert_sensor",
@@ -56,6 +78,7 @@ BLOCKING_CHECKS = [
     "bars:bars_sessions_complete",
     "features:features_contract",
     "features:features_no_lookahead",
+    "predictions:predictions_contract",
     "return_model:return_model_reloads",
 ]
 
@@ -106,6 +129,8 @@ def test_partitioned_assets_use_the_xnys_sessions(defs):
         "quarantined_bars",
         "features",
         "labels",
+        "predictions",
+        "prediction_scores",
     }
     for spec in specs:
         assert spec.partitions_def == sessions_partitions, spec.key

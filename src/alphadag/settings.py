@@ -9,6 +9,7 @@ variable                    default                               meaning
 ``ALPHADAG_LANDING_DIR``    ``.alphadag/landing``                 csv source's landing directory
 ``ALPHADAG_TICKERS``        (source default)                      comma list for synthetic / yfinance
 ``ALPHADAG_ALERT_LOG``      ``.alphadag/alerts.jsonl``            JSON-lines alert log
+``ALPHADAG_CHAMPION_RERUNS`` ``5``                                latest sessions a new champion re-serves
 ==========================  ====================================  ======================================
 
 Secrets never go here: they are read by resources through ``dg.EnvVar`` (the alert webhook,
@@ -54,6 +55,20 @@ def tickers() -> list[str]:
     """Configured tickers (empty = the source's default universe)."""
     raw = os.environ.get("ALPHADAG_TICKERS", "")
     return [t for t in (s.strip() for s in raw.split(",")) if t]
+
+
+def champion_rerun_partitions() -> int:
+    """How many of the latest predictions partitions a new champion re-serves."""
+    raw = os.environ.get("ALPHADAG_CHAMPION_RERUNS", "5")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 1:
+        raise ValueError(
+            f"ALPHADAG_CHAMPION_RERUNS must be a positive integer, got {raw!r}"
+        )
+    return n
 
 
 def alert_log() -> str:

@@ -50,12 +50,15 @@ __all__ = [
     "RegisteredVersion",
     "decide_promotion",
     "download_model",
+    "download_run_artifact",
     "ensure_experiment",
     "git_commit",
     "load_model",
+    "load_pipeline_dir",
     "log_and_register",
     "pip_requirements",
     "promote_if_better",
+    "signature_inputs",
     "versions_by_alias",
 ]
 
@@ -425,14 +428,46 @@ def load_model(
     """
     with tempfile.TemporaryDirectory() as tmp:
         local = download_model(model_uri, tmp, tracking_uri=tracking_uri, registry_uri=registry_uri)
-        flavor = Model.load(local).flavors.get("sklearn")
-        if flavor is None or flavor.get("serialization_format") != "skops":
-            raise ValueError(f"{model_uri} is not an sklearn model saved in the skops format")
-        import skops.io
+        return load_pipeline_dir(local, model_uri)
 
-        model = skops.io.load(
-            os.path.join(local, flavor["pickled_model"]), trusted=list(SKOPS_TRUSTED_TYPES)
-        )
+
+def load_pipeline_dir(local: str | os.PathLike[str], model_uri: str = "") -> Pipeline:
+    """The Pipeline in a downloaded model directory (see :func:`load_model` for the rules).
+
+    ``model_uri`` only names the model in error messages.
+    """
+    local = os.fspath(local)
+    flavor = Model.load(local).flavors.get("sklearn")
+    if flavor is None or flavor.get("serialization_format") != "skops":
+        raise ValueError(f"{model_uri or local} is not an sklearn model saved in the skops format")
+    import skops.io
+
+    model = skops.io.load(
+        os.path.join(local, flavor["pickled_model"]), trusted=list(SKOPS_TRUSTED_TYPES)
+    )
     if not isinstance(model, Pipeline):
-        raise TypeError(f"{model_uri} holds a {type(model).__name__}, not a Pipeline")
+        raise TypeError(f"{model_uri or local} holds a {type(model).__name__}, not a Pipeline")
     return model
+
+
+def signature_inputs(local: str | os.PathLike[str]) -> list[str] | None:
+    """The input column names of a downloaded model's signature (``None`` without one)."""
+    signature = Model.load(os.fspath(local)).signature
+    return None if signature is None else list(signature.inputs.input_names())
+
+
+def download_run_artifact(
+    run_id: str,
+    artifact_path: str,
+    dst_path: str | os.PathLike[str],
+    *,
+    tracking_uri: str | None = None,
+) -> str:
+    """Download one artifact of run ``run_id`` (e.g. ``calibration/valid_residuals.parquet``)."""
+    with _uris(tracking_uri, None):
+        return mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path=artifact_path,
+            dst_path=os.fspath(dst_path),
+            tracking_uri=tracking_uri,
+        )

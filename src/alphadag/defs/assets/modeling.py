@@ -7,7 +7,8 @@ segment boundary: no look-ahead). ``return_model`` fits the configured sklearn P
 train rows, runs walk-forward CV inside them, scores model and naive baselines on valid and test,
 and logs everything to MLflow (config, per-fold and overall metrics, feature list, data version,
 git commit, Dagster run id, model with signature and input example in the skops format, a
-predicted-vs-realised plot and the validation residuals that calibrate the serving intervals).
+predicted-vs-realised plot, the validation residuals that calibrate the serving intervals and
+the feature reference of the serving drift check).
 Before any alias moves, a blocking check reloads the registered version by URI and requires it to
 reproduce the fitted pipeline's predictions exactly; only then is the challenger compared with the
 current champion on the same held-out test period and promoted if it wins by the margin.
@@ -43,10 +44,10 @@ from alphadag.models import (
     predict,
     walk_forward_cv,
 )
+from alphadag.models.drift import psi_reference
+from alphadag.models.serving import CALIBRATION_ARTIFACT, DRIFT_REFERENCE_ARTIFACT
 
 INPUT_EXAMPLE_ROWS = 5
-CALIBRATION_ARTIFACT = "calibration/valid_residuals.parquet"
-"""Validation residuals logged with every model: the serving intervals are calibrated on them."""
 
 
 class TrainingSetConfig(dg.Config):
@@ -209,6 +210,10 @@ def return_model(
         _calibration_frame(
             valid, predict(result.pipeline, valid, FEATURE_COLUMNS), label
         ).write_parquet(calibration)
+        reference = Path(tmp) / Path(DRIFT_REFERENCE_ARTIFACT).name
+        psi_reference(training.filter(pl.col("segment") == "train"), FEATURE_COLUMNS).write_parquet(
+            reference
+        )
         registered = mlflow.log_and_register(
             pipeline=result.pipeline,
             input_example=example,
@@ -218,7 +223,11 @@ def return_model(
                 **cv_metrics,
             },
             step_metrics=[flatten_metrics(f.metrics, prefix="cv_") for f in folds],
-            artifacts={"plots": plot, str(Path(CALIBRATION_ARTIFACT).parent): calibration},
+            artifacts={
+                "plots": plot,
+                str(Path(CALIBRATION_ARTIFACT).parent): calibration,
+                str(Path(DRIFT_REFERENCE_ARTIFACT).parent): reference,
+            },
             params={
                 **config.model_dump(exclude={"params"}),
                 "params": json.dumps(spec.resolved_params(), sort_keys=True),

@@ -33,6 +33,14 @@ daily_job = dg.define_asset_job(
     "-> prediction scores (the after-close schedule runs it; ranged runs backfill).",
 )
 
+serving_job = dg.define_asset_job(
+    "serving_job",
+    selection=dg.AssetSelection.groups("serving", "evaluation"),
+    partitions_def=sessions_partitions,
+    description="Score sessions with the champion (predictions) and score matured predictions "
+    "(prediction_scores); the champion-change sensor re-runs it for recent sessions.",
+)
+
 train_job = dg.define_asset_job(
     "train_job",
     selection=dg.AssetSelection.groups("modeling"),

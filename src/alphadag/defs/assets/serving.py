@@ -1,0 +1,251 @@
+"""The ``predictions`` asset: every session, every ticker scored by the governed model.
+
+Grain: one row per (ticker, session) with features. Partition: one XNYS session (a ranged run
+scores each of its sessions). Partition t reads the features of t and the bars of the 300
+sessions up to t (for the volatility, VaR/CVaR and drawdown figures): nothing after t's close.
+The model is ``models:/<name>@champion``, falling back to ``@previous`` and then to the naive
+momentum baseline (:mod:`alphadag.models.serving` says exactly when); a fallback is written into
+every row, fails the WARN check ``predictions_model_source`` and sends a ``model_fallback``
+alert. The blocking ``predictions_contract`` check stops downstream assets on a batch that is
+empty, mislabelled or has an interval that does not contain its prediction.
+"""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from alphadag.defs.pipelines.partitions import (
+    full_history_backfill,
+    partition_days,
+    sessions_partitions,
+)
+from alphadag.defs.resources.alerting import AlertSink
+from alphadag.defs.resources.mlflow_resource import MlflowResource
+from alphadag.markdown import markdown_table
+from alphadag.models.drift import psi
+from alphadag.models.serving import (
+    MODEL_SOURCES,
+    PREDICTIONS_SCHEMA,
+    build_predictions,
+    resolve_served_model,
+)
+from alphadag.risk import portfolio_var_cvar, risk_table, simple_returns, top_k_weights
+
+RISK_LOOKBACK_SESSIONS = 300
+"""Bars partitions read before each session: the 250-return risk window plus the EWMA's seed."""
+
+
+class PredictionsConfig(dg.Config):
+    """Interval coverage, risk model and the drift threshold of the serving batch."""
+
+    coverage: float = Field(0.9, gt=0.0, lt=1.0, description="nominal interval coverage")
+    vol_method: str = Field("ewma", description="ewma | garch (GARCH(1,1) through arch)")
+    risk_window: int = Field(250, description="trailing returns for VaR/CVaR and drawdown")
+    top_k: int = Field(5, description="book size of the top-k long portfolio's VaR/CVaR")
+    drift_psi_threshold: float = Field(0.25, description="PSI above which a feature has drifted")
+    default_horizon: int = Field(5, description="the baseline's horizon when no model answers")
+
+
+@dg.asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=full_history_backfill,
+    group_name="serving",
+    kinds={"sklearn", "mlflow", "parquet"},
+    ins={
+        "features": dg.AssetIn(),
+        "bars": dg.AssetIn(
+            metadata={"window_optional": True},
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-RISK_LOOKBACK_SESSIONS,
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        ),
+    },
+    check_specs=[
+        dg.AssetCheckSpec(
+            "predictions_contract",
+            asset="predictions",
+            blocking=True,
+            description="One row per ticker with features, the predictions columns, a known "
+            "model_source, y_lo <= y_pred <= y_hi, finite predictions.",
+        ),
+        dg.AssetCheckSpec(
+            "predictions_model_source",
+            asset="predictions",
+            description="WARN when the batch was not scored by the champion (fallback to the "
+            "previous model or the baseline); the reasons are in the metadata.",
+        ),
+        dg.AssetCheckSpec(
+            "predictions_feature_drift",
+            asset="predictions",
+            description="WARN when a feature's population stability index against the serving "
+            "model's training data exceeds the configured threshold.",
+        ),
+    ],
+)
+def predictions(
+    context: dg.AssetExecutionContext,
+    config: PredictionsConfig,
+    mlflow: MlflowResource,
+    alerts: AlertSink,
+    features: pl.DataFrame,
+    bars: pl.DataFrame,
+):
+    """Predicted ``horizon``-session log return per (ticker, session), with a calibrated
+    interval, a cross-sectional signal, volatility forecast and one-day VaR/CVaR 95%.
+
+    Columns: date, ticker, horizon, y_pred, y_lo, y_hi, coverage, signal, vol_forecast, var_95,
+    cvar_95, model_name, model_version, model_source (champion | previous | baseline),
+    interval_method. Partition t uses features of t and bars up to t only.
+    """
+    days = partition_days(context)
+    model = resolve_served_model(
+        mlflow.client(),
+        mlflow.model_name,
+        features,
+        tracking_uri=mlflow.tracking_uri,
+        registry_uri=mlflow.resolved_registry_uri,
+        default_horizon=config.default_horizon,
+    )
+    risk = pl.concat(
+        [risk_table(bars, d, window=config.risk_window, vol_method=config.vol_method) for d in days]
+    )
+    batch = build_predictions(features, model, coverage=config.coverage, risk=risk)
+    book = _portfolio_risk(batch, bars, days[-1], config.top_k, config.risk_window)
+    yield dg.Output(
+        batch,
+        metadata={
+            "rows": batch.height,
+            "sessions": len(days),
+            "model_source": model.source,
+            "model": f"{model.name}/{model.version}",
+            "fallback_reasons": "; ".join(model.fallback_reasons) or "none",
+            "interval_method": batch["interval_method"][0] if batch.height else "",
+            "coverage": config.coverage,
+            "mean_interval_width": _mean(batch["y_hi"] - batch["y_lo"]),
+            **book,
+            "last_session": dg.MetadataValue.md(
+                markdown_table(
+                    batch.filter(pl.col("date") == days[-1])
+                    .sort("signal", descending=True)
+                    .select("ticker", "y_pred", "y_lo", "y_hi", "signal", "vol_forecast", "var_95")
+                )
+            ),
+        },
+    )
+    yield _contract_check(batch, features)
+    yield dg.AssetCheckResult(
+        check_name="predictions_model_source",
+        passed=model.source == "champion",
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "model_source": model.source,
+            "model_version": model.version,
+            "fallback_reasons": "; ".join(model.fallback_reasons) or "none",
+        },
+    )
+    if model.is_fallback:
+        message = (
+            f"predictions {days[0]}..{days[-1]} scored by {model.source} "
+            f"({model.name}/{model.version}): {'; '.join(model.fallback_reasons)}"
+        )
+        context.log.warning(message)
+        alerts.send(
+            "model_fallback",
+            message,
+            source="predictions",
+            partitions=[d.isoformat() for d in days],
+            model_source=model.source,
+            model_version=model.version,
+            reasons=list(model.fallback_reasons),
+            run_id=context.run_id,
+        )
+    yield _drift_check(model.drift_reference, features, days, config.drift_psi_threshold)
+
+
+def _mean(s: pl.Series) -> float:
+    v = s.drop_nulls().mean()
+    return float(v) if v is not None else float("nan")
+
+
+def _portfolio_risk(batch: pl.DataFrame, bars: pl.DataFrame, day, k: int, window: int) -> dict:
+    """One-day VaR/CVaR 95% of the top-k long book the last session's signals imply."""
+    last = batch.filter(pl.col("date") == day).select("ticker", "signal")
+    if last.height == 0:
+        return {}
+    book = top_k_weights(last, k)
+    wide = (
+        simple_returns(bars.filter(pl.col("date") <= day))
+        .filter(pl.col("ticker").is_in(book["ticker"].to_list()))
+        .select("date", "ticker", "ret")
+        .pivot(on="ticker", index="date", values="ret")
+        .sort("date")
+        .drop_nulls()
+        .tail(window)
+    )
+    if wide.height < 30:
+        return {"portfolio_tickers": ", ".join(book["ticker"].to_list())}
+    figures = portfolio_var_cvar(wide, book, level=0.95)
+    return {
+        "portfolio_tickers": ", ".join(book["ticker"].to_list()),
+        "portfolio_var_95": figures.var,
+        "portfolio_cvar_95": figures.cvar,
+    }
+
+
+def _contract_check(batch: pl.DataFrame, features: pl.DataFrame) -> dg.AssetCheckResult:
+    problems: list[str] = []
+    if list(batch.schema.items())[: len(PREDICTIONS_SCHEMA)] != list(PREDICTIONS_SCHEMA.items()):
+        problems.append("columns or types differ from the predictions contract")
+    if batch.height != features.height:
+        problems.append(f"{batch.height} rows for {features.height} feature rows")
+    bad_source = batch.filter(~pl.col("model_source").is_in(MODEL_SOURCES)).height
+    if bad_source:
+        problems.append(f"{bad_source} rows with an unknown model_source")
+    if batch.height and not np.isfinite(batch["y_pred"].to_numpy()).all():
+        problems.append("non-finite y_pred")
+    outside = batch.filter(
+        pl.col("y_lo").is_not_null() & ~pl.col("y_pred").is_between(pl.col("y_lo"), pl.col("y_hi"))
+    ).height
+    if outside:
+        problems.append(f"{outside} rows whose interval does not contain y_pred")
+    return dg.AssetCheckResult(
+        check_name="predictions_contract",
+        passed=not problems,
+        metadata={"problems": "; ".join(problems) or "none", "rows": batch.height},
+    )
+
+
+def _drift_check(reference, features: pl.DataFrame, days, threshold: float):
+    if reference is None or reference.height == 0:
+        return dg.AssetCheckResult(
+            check_name="predictions_feature_drift",
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="not evaluated: the serving model logged no feature reference "
+            "(the baseline, or a model from before drift references were logged)",
+            metadata={"evaluated": False},
+        )
+    last = features.filter(pl.col("date") == days[-1])
+    scores = psi(reference, last)
+    table = pl.DataFrame(
+        {"feature": list(scores), "psi": list(scores.values())},
+        schema={"feature": pl.String, "psi": pl.Float64},
+    ).sort("psi", descending=True, nulls_last=True)
+    drifted = table.filter(pl.col("psi") > threshold)
+    return dg.AssetCheckResult(
+        check_name="predictions_feature_drift",
+        passed=drifted.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "evaluated": True,
+            "session": days[-1].isoformat(),
+            "threshold": threshold,
+            "features_drifted": drifted.height,
+            "max_psi": float(table["psi"].drop_nans().max() or 0.0),
+            "drifted": ", ".join(drifted["feature"].to_list()) or "none",
+            "psi": dg.MetadataValue.md(markdown_table(table.head(15))),
+        },
+    )

@@ -1,0 +1,167 @@
+"""Prediction scores: realised vs predicted, once a prediction's horizon has passed.
+
+A prediction dated ``d`` with horizon ``h`` matures on the ``h``-th session after ``d`` (sessions
+as the bars give them); its realised value is ``ln(close(d + h) / close(d))``, the same forward
+log return as the ``fwd_ret_{h}d`` label. :func:`score_predictions` scores, for a scoring session
+``as_of``, every prediction date that matures on ``as_of``: IC (Pearson) and rank IC (Spearman)
+across tickers, hit rate (sign of ``y_pred`` equals sign of the realised return, zeros excluded),
+interval coverage (share of realised values inside ``[y_lo, y_hi]``), RMSE, and the rolling
+means over the last 20 and 60 matured prediction dates up to ``as_of``. Only closes up to
+``as_of`` are read, so a score never uses a price it could not have known. No dagster here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+__all__ = ["ROLLING_WINDOWS", "SCORES_SCHEMA", "realised_returns", "score_predictions"]
+
+ROLLING_WINDOWS: tuple[int, ...] = (20, 60)
+
+_FIGURES = ("ic", "rank_ic", "hit_rate", "coverage")
+
+SCORES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "date": pl.Date,
+    "prediction_date": pl.Date,
+    "horizon": pl.Int64,
+    "n": pl.Int64,
+    "ic": pl.Float64,
+    "rank_ic": pl.Float64,
+    "hit_rate": pl.Float64,
+    "coverage": pl.Float64,
+    "nominal_coverage": pl.Float64,
+    "rmse": pl.Float64,
+    "model_source": pl.String,
+    "model_version": pl.String,
+    **{f"{f}_{w}": pl.Float64 for w in ROLLING_WINDOWS for f in _FIGURES},
+}
+"""One row per matured prediction date; ``date`` is the scoring (maturity) session."""
+
+
+def realised_returns(predictions: pl.DataFrame, bars: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """``predictions`` with ``matured_on`` and ``realised`` (null until matured by ``as_of``).
+
+    >>> d = [dt.date(2024, 1, i) for i in (2, 3, 4)]
+    >>> bars = pl.DataFrame({"ticker": "A", "date": d, "close": [100.0, 110.0, 121.0]})
+    >>> p = pl.DataFrame({"date": d[:1], "ticker": "A", "horizon": 2, "y_pred": 0.1})
+    >>> r = realised_returns(p, bars, d[2])
+    >>> r["matured_on"].to_list(), round(r["realised"][0], 6) == round(math.log(1.21), 6)
+    ([datetime.date(2024, 1, 4)], True)
+    """
+    known = bars.filter(pl.col("date") <= as_of).select("ticker", "date", "close")
+    sessions = known.select("date").unique().sort("date").with_row_index("_i")
+    idx = dict(zip(sessions["date"].to_list(), sessions["_i"].to_list(), strict=True))
+    dates = sessions["date"].to_list()
+
+    def matured(d: dt.date, h: int) -> dt.date | None:
+        i = idx.get(d)
+        return dates[i + h] if i is not None and i + h < len(dates) else None
+
+    keys = predictions.select("date", "horizon").unique()
+    mapping = pl.DataFrame(
+        {
+            "date": keys["date"],
+            "horizon": keys["horizon"],
+            "matured_on": [matured(d, h) for d, h in keys.iter_rows()],
+        },
+        schema={"date": pl.Date, "horizon": pl.Int64, "matured_on": pl.Date},
+    )
+    start = known.rename({"close": "_c0"})
+    end = known.rename({"date": "matured_on", "close": "_c1"})
+    return (
+        predictions.join(mapping, on=["date", "horizon"], how="left")
+        .join(start, on=["ticker", "date"], how="left")
+        .join(end, on=["ticker", "matured_on"], how="left")
+        .with_columns((pl.col("_c1") / pl.col("_c0")).log().alias("realised"))
+        .drop("_c0", "_c1")
+    )
+
+
+def _corr(x: np.ndarray, y: np.ndarray, rank: bool) -> float:
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    r = stats.spearmanr(x, y).statistic if rank else stats.pearsonr(x, y).statistic
+    return float(r)
+
+
+def _date_scores(group: pl.DataFrame) -> dict[str, float | int]:
+    y = group["y_pred"].to_numpy()
+    r = group["realised"].to_numpy()
+    nz = (np.sign(r) != 0) & (np.sign(y) != 0)
+    lo, hi = group["y_lo"].to_numpy(), group["y_hi"].to_numpy()
+    has_iv = np.isfinite(lo) & np.isfinite(hi)
+    inside = (r >= lo) & (r <= hi)
+    return {
+        "n": int(group.height),
+        "ic": _corr(y, r, rank=False),
+        "rank_ic": _corr(y, r, rank=True),
+        "hit_rate": float(np.mean(np.sign(y[nz]) == np.sign(r[nz]))) if nz.any() else math.nan,
+        "coverage": float(np.mean(inside[has_iv])) if has_iv.any() else math.nan,
+        "rmse": float(np.sqrt(np.mean((y - r) ** 2))),
+    }
+
+
+def score_predictions(
+    predictions: pl.DataFrame,
+    bars: pl.DataFrame,
+    as_of: dt.date,
+    *,
+    windows: Sequence[int] = ROLLING_WINDOWS,
+) -> pl.DataFrame:
+    """Scores of the prediction dates maturing on ``as_of`` (empty if none), with rolling means.
+
+    ``predictions`` follow the predictions contract (``date, ticker, horizon, y_pred, y_lo,
+    y_hi, coverage, model_source, model_version``) over as many past sessions as the rolling
+    windows need; ``bars`` give ``ticker, date, close`` (rows after ``as_of`` are ignored).
+    """
+    if tuple(windows) != ROLLING_WINDOWS:
+        raise ValueError(f"windows must be {ROLLING_WINDOWS} (they are columns of the contract)")
+    empty = pl.DataFrame(schema=SCORES_SCHEMA)
+    if predictions.height == 0:
+        return empty
+    scored = realised_returns(predictions, bars, as_of).filter(
+        pl.col("matured_on").is_not_null() & pl.col("realised").is_finite()
+    )
+    rows = []
+    for (d,), group in scored.sort("date", "ticker").group_by("date", maintain_order=True):
+        rows.append(
+            {
+                "date": group["matured_on"][0],
+                "prediction_date": d,
+                "horizon": int(group["horizon"][0]),
+                **_date_scores(group),
+                "nominal_coverage": float(group["coverage"][0]),
+                "model_source": ",".join(sorted(set(group["model_source"].to_list()))),
+                "model_version": ",".join(sorted(set(group["model_version"].to_list()))),
+            }
+        )
+    if not rows:
+        return empty
+    history = pl.DataFrame(rows).sort("prediction_date")
+    # rolling means over the finite figures only: a date with too few tickers has a NaN IC,
+    # which must not poison the window
+    for w in windows:
+        for f in _FIGURES:
+            vals = history[f].to_numpy()
+            history = history.with_columns(
+                pl.Series(
+                    f"{f}_{w}",
+                    [_finite_mean(vals[max(0, i - w + 1) : i + 1]) for i in range(len(vals))],
+                )
+            )
+    out = history.filter(pl.col("date") == as_of)
+    # no NaN in a stored table: a figure that cannot be computed is null
+    return out.select([pl.col(c).cast(t) for c, t in SCORES_SCHEMA.items()]).with_columns(
+        pl.col(pl.Float64).fill_nan(None)
+    )
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    ok = values[np.isfinite(values)]
+    return float(ok.mean()) if ok.size else math.nan

@@ -1,0 +1,366 @@
+"""Serving: pick the model that scores a session, and turn its predictions into the batch.
+
+**Which model** (:func:`resolve_served_model`). The chain is ``champion`` -> ``previous`` ->
+the naive baseline. A registry model is used only if every step works: the registry answers, the
+alias exists, the model files download, the features provide every column the MLmodel
+signature names, as numbers, the skops file loads with the project's allow-list,
+and the model predicts a finite number for every row of the session. The first failure moves to
+the next candidate and is recorded as a reason (``"champion: artifact missing or corrupt: ..."``).
+When both registry candidates fail, the **baseline** scores the session: ``y_pred =
+logret_20 * horizon / 20`` (the trailing 20-session log return scaled to the horizon, 0 in
+warm-up; the momentum baseline every model is compared with at training time) with a
+volatility-based normal interval. Every row says which model made it (``model_source``,
+``model_name``, ``model_version``), so a fallback is never mislabelled, and the batch is never
+empty when the session has features.
+
+Loaded registry versions are cached per process, keyed by (registry, name, version): an alias
+that moves to a new version loads the new one; the same version is never downloaded twice.
+
+**Intervals** (:func:`interval_quantile`, :func:`build_predictions`). Split conformal on the
+model's validation residuals logged at training time (``calibration/valid_residuals.parquet``),
+normalised by the volatility scale known at t, ``rvol_20 * sqrt(h / 252)``: ``q`` is the
+conformal quantile of ``|residual| / scale`` at the configured coverage, and the interval is
+``y_pred ± q * scale_t`` (``interval_method = "split_conformal"``). A model logged without
+residuals, and the baseline, get ``y_pred ± z * scale_t`` with the normal quantile ``z``
+(``interval_method = "normal_vol"``). A ticker whose ``rvol_20`` is still in warm-up takes the
+session's median scale.
+
+**Signal**: the cross-sectional rank of ``y_pred`` in the session scaled to [-1, 1] (1 = highest
+predicted return, 0 for a single ticker). No dagster here.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from alphadag.models.metrics import naive_baseline_predictions
+from alphadag.models.pipelines import feature_matrix
+from alphadag.risk.intervals import conformal_quantile, min_calibration_size
+
+__all__ = [
+    "BASELINE_NAME",
+    "BASELINE_VERSION",
+    "CALIBRATION_ARTIFACT",
+    "DRIFT_REFERENCE_ARTIFACT",
+    "MODEL_SOURCES",
+    "PREDICTIONS_SCHEMA",
+    "ServedModel",
+    "baseline_model",
+    "build_predictions",
+    "clear_model_cache",
+    "interval_quantile",
+    "resolve_served_model",
+    "volatility_scale",
+]
+
+MODEL_SOURCES = ("champion", "previous", "baseline")
+BASELINE_NAME = "baseline_momentum"
+BASELINE_VERSION = "logret_20*h/20"
+CALIBRATION_ARTIFACT = "calibration/valid_residuals.parquet"
+DRIFT_REFERENCE_ARTIFACT = "drift/feature_reference.parquet"
+
+PREDICTIONS_SCHEMA: dict[str, Any] = {
+    "date": pl.Date,
+    "ticker": pl.String,
+    "horizon": pl.Int64,
+    "y_pred": pl.Float64,
+    "y_lo": pl.Float64,
+    "y_hi": pl.Float64,
+    "coverage": pl.Float64,
+    "signal": pl.Float64,
+    "vol_forecast": pl.Float64,
+    "var_95": pl.Float64,
+    "cvar_95": pl.Float64,
+    "model_name": pl.String,
+    "model_version": pl.String,
+    "model_source": pl.String,
+    "interval_method": pl.String,
+}
+"""The ``predictions`` contract (DESIGN.md), plus ``interval_method``."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What scores a session: a registry version (champion / previous) or the baseline.
+
+    ``predict_fn`` maps a feature matrix (rows x ``feature_columns``, NaN for nulls) to
+    predictions; ``residuals`` (``residual``, ``scale``) calibrates the intervals (``None``:
+    normal intervals); ``drift_reference`` is the PSI reference of its training data.
+    ``fallback_reasons`` lists why earlier candidates of the chain were not used.
+    """
+
+    source: str
+    name: str
+    version: str
+    horizon: int
+    feature_columns: tuple[str, ...]
+    predict_fn: Callable[[np.ndarray], np.ndarray] | None
+    residuals: pl.DataFrame | None = None
+    drift_reference: pl.DataFrame | None = None
+    run_id: str | None = None
+    fallback_reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.source != "champion"
+
+    def predict(self, features: pl.DataFrame) -> np.ndarray:
+        """Point predictions for the rows of ``features`` (must be finite)."""
+        if self.predict_fn is None:  # the baseline
+            y = naive_baseline_predictions(features, horizon=self.horizon)["baseline_momentum"]
+            return y.to_numpy().astype(np.float64)
+        y = np.asarray(
+            self.predict_fn(feature_matrix(features, self.feature_columns)), dtype=np.float64
+        )
+        if y.shape != (features.height,):
+            raise ValueError(f"model returned shape {y.shape} for {features.height} rows")
+        if not np.isfinite(y).all():
+            raise ValueError(f"model returned {int((~np.isfinite(y)).sum())} non-finite values")
+        return y
+
+
+def baseline_model(
+    horizon: int, feature_columns: Sequence[str], reasons: Sequence[str] = ()
+) -> ServedModel:
+    """The naive momentum baseline (see the module docstring)."""
+    return ServedModel(
+        source="baseline",
+        name=BASELINE_NAME,
+        version=BASELINE_VERSION,
+        horizon=horizon,
+        feature_columns=tuple(feature_columns),
+        predict_fn=None,
+        fallback_reasons=tuple(reasons),
+    )
+
+
+_CACHE: dict[tuple[str, str, str], ServedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded version (tests; a long-lived process never needs it)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _load_version(
+    client: Any, name: str, version: int, *, tracking_uri: str, registry_uri: str
+) -> ServedModel:
+    """Download, check and load one registry version (raises with a reason on any failure)."""
+    from alphadag.models import registry
+
+    key = (registry_uri, name, str(version))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    mv = client.get_model_version(name, str(version))
+    uri = f"models:/{name}/{version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = registry.download_model(
+                uri, Path(tmp) / "model", tracking_uri=tracking_uri, registry_uri=registry_uri
+            )
+            inputs = registry.signature_inputs(local)
+            pipeline = registry.load_pipeline_dir(local, uri)
+        except Exception as err:
+            raise _Unusable(f"artifact missing or corrupt: {_first_line(err)}") from err
+        if not inputs:
+            raise _Unusable("the model has no input signature")
+        residuals = _optional_frame(registry, mv.run_id, CALIBRATION_ARTIFACT, tmp, tracking_uri)
+        reference = _optional_frame(
+            registry, mv.run_id, DRIFT_REFERENCE_ARTIFACT, tmp, tracking_uri
+        )
+    horizon = int(mv.tags.get("alphadag.horizon", "5"))
+    model = ServedModel(
+        source="champion",
+        name=name,
+        version=str(version),
+        horizon=horizon,
+        feature_columns=tuple(inputs),
+        predict_fn=pipeline.predict,
+        residuals=residuals,
+        drift_reference=reference,
+        run_id=mv.run_id,
+    )
+    with _CACHE_LOCK:
+        _CACHE[key] = model
+    return model
+
+
+def _optional_frame(registry: Any, run_id: str, path: str, tmp: str, tracking_uri: str):
+    try:
+        local = registry.download_run_artifact(
+            run_id, path, Path(tmp) / "artifacts", tracking_uri=tracking_uri
+        )
+        return pl.read_parquet(local)
+    except Exception:  # an older run without the artifact: intervals fall back to normal ones
+        return None
+
+
+class _Unusable(Exception):
+    """A registry candidate cannot serve; the message is the reason."""
+
+
+def resolve_served_model(
+    client: Any,
+    name: str,
+    features: pl.DataFrame,
+    *,
+    tracking_uri: str,
+    registry_uri: str,
+    default_horizon: int,
+    aliases: Sequence[str] = ("champion", "previous"),
+) -> ServedModel:
+    """The first candidate of ``aliases`` that can score ``features``, else the baseline.
+
+    ``client`` is an ``MlflowClient`` of the registry. Each failure (registry unreachable, alias
+    missing, artifact missing or corrupt, signature not matching the features' columns, a
+    prediction that fails or is not finite) becomes a reason in ``fallback_reasons``.
+    """
+    from alphadag.models import registry
+
+    reasons: list[str] = []
+    try:
+        by_alias = registry.versions_by_alias(client, name)
+    except Exception as err:
+        reasons.append(f"registry unreachable: {_first_line(err)}")
+        return baseline_model(default_horizon, _feature_columns(features), reasons)
+    for alias in aliases:
+        version = by_alias.get(alias)
+        if version is None:
+            reasons.append(f"{alias}: no '{alias}' alias on {name}")
+            continue
+        try:
+            model = _load_version(
+                client, name, version, tracking_uri=tracking_uri, registry_uri=registry_uri
+            )
+            _check_schema(model, features)
+            if features.height:
+                model.predict(features)  # a model that cannot score this session is unusable
+        except _Unusable as err:
+            reasons.append(f"{alias} (version {version}): {err}")
+            continue
+        except Exception as err:
+            reasons.append(f"{alias} (version {version}): {_first_line(err)}")
+            continue
+        return replace(model, source=alias, fallback_reasons=tuple(reasons))
+    return baseline_model(default_horizon, _feature_columns(features), reasons)
+
+
+def _check_schema(model: ServedModel, features: pl.DataFrame) -> None:
+    """The features must provide every signature column, as a number."""
+    missing = [c for c in model.feature_columns if c not in features.columns]
+    if missing:
+        raise _Unusable(
+            f"input schema mismatch: the model's signature needs {len(missing)} column(s) the "
+            f"features lack: {missing[:5]}"
+        )
+    wrong = [c for c in model.feature_columns if not features.schema[c].is_numeric()]
+    if wrong:
+        raise _Unusable(f"input schema mismatch: non-numeric feature column(s) {wrong[:5]}")
+
+
+def _feature_columns(features: pl.DataFrame) -> tuple[str, ...]:
+    return tuple(c for c in features.columns if c not in ("ticker", "date"))
+
+
+def volatility_scale(features: pl.DataFrame, horizon: int) -> np.ndarray:
+    """``rvol_20 * sqrt(h / 252)`` per row; warm-up rows take the session's median scale.
+
+    Returns NaN for every row when no row of the session has ``rvol_20``.
+
+    >>> f = pl.DataFrame({"rvol_20": [0.252, None, 0.504]})
+    >>> volatility_scale(f, 252).round(4).tolist()
+    [0.252, 0.378, 0.504]
+    """
+    s = features.get_column("rvol_20").cast(pl.Float64).to_numpy() * math.sqrt(horizon / 252.0)
+    ok = np.isfinite(s) & (s > 0)
+    if not ok.any():
+        return np.full(s.shape, np.nan)
+    return np.where(ok, s, statistics.median(s[ok].tolist()))
+
+
+def interval_quantile(model: ServedModel, coverage: float) -> tuple[float, str]:
+    """``(q, method)``: the conformal quantile of the model's scaled residuals, or ``z``.
+
+    ``"split_conformal"`` needs at least :func:`~alphadag.risk.min_calibration_size` residuals
+    with a positive scale; otherwise (and for the baseline) ``q`` is the two-sided normal
+    quantile and the method ``"normal_vol"``.
+    """
+    from scipy.stats import norm
+
+    res = model.residuals
+    if res is not None and {"residual", "scale"} <= set(res.columns):
+        ok = res.filter(
+            pl.col("residual").is_finite() & pl.col("scale").is_finite() & (pl.col("scale") > 0)
+        )
+        if ok.height >= min_calibration_size(coverage):
+            return conformal_quantile(
+                ok["residual"], coverage, scale=ok["scale"]
+            ), "split_conformal"
+    return float(norm.ppf(0.5 + coverage / 2.0)), "normal_vol"
+
+
+def build_predictions(
+    features: pl.DataFrame, model: ServedModel, *, coverage: float, risk: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The predictions batch of ``features`` (one or more sessions) scored by ``model``.
+
+    ``risk`` is a :func:`~alphadag.risk.risk_table`-shaped frame (``ticker, date,
+    vol_forecast, var_95, cvar_95``) joined on (ticker, date); ``None``: nulls.
+    """
+    if features.height == 0:
+        return pl.DataFrame(schema=PREDICTIONS_SCHEMA)
+    q, method = interval_quantile(model, coverage)
+    parts = []
+    for _, day in features.sort("date", "ticker").group_by("date", maintain_order=True):
+        y = model.predict(day)
+        scale = volatility_scale(day, model.horizon)
+        half = q * scale
+        parts.append(
+            day.select("date", "ticker").with_columns(
+                pl.Series("y_pred", y),
+                pl.Series("y_lo", y - half).fill_nan(None),
+                pl.Series("y_hi", y + half).fill_nan(None),
+            )
+        )
+    out = pl.concat(parts)
+    n = pl.len().over("date")
+    rank = pl.col("y_pred").rank("average").over("date")
+    out = out.with_columns(
+        pl.lit(model.horizon, dtype=pl.Int64).alias("horizon"),
+        pl.lit(coverage, dtype=pl.Float64).alias("coverage"),
+        pl.when(n > 1).then((rank - 1) / (n - 1) * 2 - 1).otherwise(0.0).alias("signal"),
+        pl.lit(model.name).alias("model_name"),
+        pl.lit(model.version).alias("model_version"),
+        pl.lit(model.source).alias("model_source"),
+        pl.lit(method).alias("interval_method"),
+    )
+    if risk is not None and risk.height:
+        out = out.join(
+            risk.select("ticker", "date", "vol_forecast", "var_95", "cvar_95"),
+            on=["ticker", "date"],
+            how="left",
+        )
+    else:
+        out = out.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias(c) for c in ("vol_forecast", "var_95", "cvar_95")
+        )
+    return out.select([pl.col(c).cast(t) for c, t in PREDICTIONS_SCHEMA.items()])
