@@ -29,6 +29,8 @@ from typing import Any
 # MLflow sends usage telemetry unless told not to; this project runs offline. Set before the
 # first mlflow import (the client is created at import) and honoured again on every call.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# artifact downloads (every served model) would draw tqdm bars into logs and the demo's output
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
 import mlflow.sklearn
