@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
 from alphadag.defs.pipelines.partitions import (
     full_history_backfill,
     partition_days,
@@ -52,6 +53,7 @@ class PredictionsConfig(dg.Config):
     backfill_policy=full_history_backfill,
     group_name="serving",
     kinds={"sklearn", "mlflow", "parquet"},
+    freshness_policy=DAILY_FRESHNESS,
     ins={
         "features": dg.AssetIn(),
         "bars": dg.AssetIn(
