@@ -18,6 +18,7 @@ from alphadag.market.calendar import sessions
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 ASSET_KEYS = [
+    "backtest_report",
     "bars",
     "features",
     "labels",
@@ -42,6 +43,7 @@ ASSET_CHECK_KEYS = [
     "return_model:return_model_reloads",
 ]
 JOB_NAMES = [
+    "backtest_job",
     "daily_data_job",
     "daily_job",
     "features_job",
@@ -50,6 +52,7 @@ JOB_NAMES = [
     "train_job",
 ]
 JOB_ASSETS = {
+    "backtest_job": ["backtest_report"],
     "daily_data_job": ["bars", "features", "labels", "quarantined_bars", "raw_bars"],
     "daily_job": [
         "bars",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 import numpy as np
@@ -10,7 +11,13 @@ import polars as pl
 import pytest
 
 from alphadag.backtest import run_backtest, strategies
-from alphadag.backtest.report import TABLE_STATS, comparison_table, monthly_returns, write_report
+from alphadag.backtest.report import (
+    TABLE_STATS,
+    comparison_table,
+    monthly_returns,
+    run_comparison,
+    write_report,
+)
 from alphadag.market.calendar import sessions
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -84,9 +91,9 @@ def test_comparison_table_has_a_row_per_strategy_and_the_benchmark(runs):
             res.stats.total_return_pct - bench.stats.total_return_pct
         )
     bench_row = table.row(3, named=True)
-    assert bench_row["beta"] == pytest.approx(1.0) and bench_row["correlation"] == pytest.approx(
-        1.0
-    )
+    assert bench_row["correlation"] == pytest.approx(1.0)
+    # alpha and beta come from the stats: nan unless the runs were given benchmark=
+    assert all(math.isnan(v) for v in table["beta"])
     assert "beta" not in comparison_table(results).columns
     with pytest.raises(ValueError, match="empty"):
         comparison_table({})
@@ -117,3 +124,27 @@ def test_write_report_files_pngs_and_a_self_contained_html(runs, tmp_path):
         monthly_returns(r.equity).height for r in [*results.values(), bench]
     )
     assert files.table.height == 4
+
+
+def test_run_comparison_trades_the_universe_and_regresses_on_the_benchmark():
+    bars = pl.concat([_bars(["AAA", "BBB"], 3), _bars(["^GSPC"], 9), _bars(["^IXIC"], 4)])
+    strats = {"hold": strategies.BuyAndHold(), "model": strategies.ModelSignal(k=1)}
+    preds = bars.select(
+        "date", "ticker", pl.col("close").pct_change().over("ticker").alias("y_pred")
+    )
+    kw = {"cash": 1e5, "commission": 0.0}
+    results, bench = run_comparison(bars, strats, benchmark_ticker="^GSPC", predictions=preds, **kw)
+    # indices are never traded; the model signal is sized by its weights
+    assert set(results["hold"].trades["ticker"]) == {"AAA", "BBB"}
+    assert set(results["model"].trades["ticker"]) <= {"AAA", "BBB"}
+    assert set(bench.trades["ticker"]) == {"^GSPC"}
+    # the benchmark regressed on itself: beta near 1 (its first day fills at the open)
+    assert bench.stats.benchmark_beta == pytest.approx(1.0, abs=0.05)
+    assert math.isfinite(results["hold"].stats.benchmark_beta)
+    table = comparison_table(results, bench, benchmark_name="^GSPC")
+    assert table["beta"][0] == results["hold"].stats.benchmark_beta
+    assert table["alpha_ann_pct"][0] == results["hold"].stats.benchmark_alpha_ann_pct
+    others, none = run_comparison(bars, strats, benchmark_ticker="^DJI", predictions=preds, **kw)
+    assert none is None and set(others) == {"hold", "model"}
+    with pytest.raises(ValueError, match="tradable"):
+        run_comparison(_bars(["^GSPC"], 1), strats, benchmark_ticker=None, **kw)

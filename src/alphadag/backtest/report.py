@@ -25,13 +25,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from alphadag.backtest.engine import BacktestResult
+from alphadag.backtest.engine import BacktestResult, run_backtest
+from alphadag.backtest.strategies import BuyAndHold, ModelSignal, Strategy
 
 __all__ = [
     "TABLE_STATS",
     "ReportFiles",
     "comparison_table",
     "monthly_returns",
+    "run_comparison",
+    "strategy_label",
     "write_report",
 ]
 
@@ -68,14 +71,72 @@ class ReportFiles:
     monthly: pl.DataFrame  # strategy, year, month, return_pct
 
 
+def strategy_label(name: str, params: Mapping[str, Any]) -> str:
+    """``sma_cross(fast=10,slow=20)``: a strategy's name with its parameters, for rows and lines.
+
+    >>> strategy_label("buy_and_hold", {}), strategy_label("sma_cross", {"fast": 5, "slow": 9})
+    ('buy_and_hold', 'sma_cross(fast=5,slow=9)')
+    """
+    inner = ",".join(f"{k}={v}" for k, v in params.items())
+    return f"{name}({inner})" if inner else name
+
+
+def run_comparison(
+    bars: pl.DataFrame,
+    strategies: Mapping[str, Strategy],
+    *,
+    benchmark_ticker: str | None,
+    predictions: pl.DataFrame | None = None,
+    **settings: Any,
+) -> tuple[dict[str, BacktestResult], BacktestResult | None]:
+    """Run each strategy on the traded universe and buy-and-hold on the benchmark ticker.
+
+    The universe is ``bars`` without index tickers (a leading ``^``, e.g. ``^GSPC``): indices
+    are benchmarks, not positions. Sizing: ``"weight"`` for :class:`ModelSignal` (its ``1/k``
+    weights), ``"all_in"`` for a one-ticker universe, ``"equal_weight"`` otherwise.
+    ``settings`` go to :func:`run_backtest` (``cash``, ``commission``, ``slippage_bps``...).
+    The benchmark is buy-and-hold of ``benchmark_ticker`` alone with fractional shares (no cash
+    drag), or ``None`` when the ticker has no bars; with it, every run also gets
+    ``benchmark=`` (its ``date, close``) for the stats' alpha and beta.
+
+    Returns ``({name: result}, benchmark_result)``.
+    """
+    universe = bars.filter(~pl.col("ticker").str.starts_with("^"))
+    if universe.height == 0:
+        raise ValueError("bars hold no tradable ticker (only indices starting with '^')")
+    single = universe.get_column("ticker").n_unique() == 1
+    bench_bars = None
+    if benchmark_ticker is not None:
+        bench_bars = bars.filter(pl.col("ticker") == benchmark_ticker)
+        bench_bars = bench_bars if bench_bars.height else None
+    # alpha and beta in the stats regress each equity curve on the benchmark's close returns
+    if bench_bars is not None:
+        settings = {"benchmark": bench_bars.select("date", "close"), **settings}
+    results = {}
+    for name, strategy in strategies.items():
+        if isinstance(strategy, ModelSignal):
+            sizing = "weight"
+        else:
+            sizing = "all_in" if single else "equal_weight"
+        results[name] = run_backtest(
+            universe, strategy, predictions=predictions, **{"sizing": sizing, **settings}
+        )
+    bench = None
+    if bench_bars is not None:
+        bench = run_backtest(
+            bench_bars, BuyAndHold(), **{**settings, "sizing": "all_in", "fractional": True}
+        )
+    return results, bench
+
+
 def _daily_returns(equity: pl.DataFrame) -> pl.DataFrame:
     return equity.sort("date").select(
         "date", (pl.col("equity") / pl.col("equity").shift(1) - 1.0).alias("ret")
     )
 
 
-def _beta_corr(equity: pl.DataFrame, bench: pl.DataFrame) -> tuple[float, float]:
-    """Beta and correlation of daily equity returns on the dates both curves have."""
+def _correlation(equity: pl.DataFrame, bench: pl.DataFrame) -> float:
+    """Correlation of daily equity returns on the dates both curves have (nan below three)."""
     joined = (
         _daily_returns(equity)
         .join(_daily_returns(bench), on="date", suffix="_b")
@@ -83,14 +144,11 @@ def _beta_corr(equity: pl.DataFrame, bench: pl.DataFrame) -> tuple[float, float]
         .filter(pl.col("ret").is_finite() & pl.col("ret_b").is_finite())
     )
     if joined.height < 3:
-        return math.nan, math.nan
+        return math.nan
     r, b = joined["ret"].to_numpy(), joined["ret_b"].to_numpy()
-    var_b = float(np.var(b, ddof=1))
-    cov = float(np.cov(r, b, ddof=1)[0, 1])
-    beta = cov / var_b if var_b > 0 else math.nan
-    denom = float(np.std(r, ddof=1) * np.std(b, ddof=1))
-    corr = cov / denom if denom > 0 else math.nan
-    return beta, corr
+    if np.std(r) == 0 or np.std(b) == 0:
+        return math.nan
+    return float(np.corrcoef(r, b)[0, 1])
 
 
 def comparison_table(
@@ -102,8 +160,10 @@ def comparison_table(
     """One row per strategy (then the benchmark): ``strategy, role`` and :data:`TABLE_STATS`.
 
     With a benchmark, also ``excess_return_pct`` (total return minus the benchmark's, in
-    percentage points), ``beta`` and ``correlation`` of daily equity returns against it (on the
-    dates both curves have; ``nan`` with fewer than three).
+    percentage points), ``alpha_ann_pct`` and ``beta`` (the stats' ``benchmark_alpha_ann_pct``
+    and ``benchmark_beta``: nan unless the run got ``benchmark=``, as :func:`run_comparison`
+    does) and the ``correlation`` of daily equity returns with the benchmark's equity returns
+    (on the dates both curves have; ``nan`` with fewer than three).
 
     >>> import datetime as dt
     >>> from alphadag.backtest import run_backtest, strategies
@@ -125,7 +185,9 @@ def comparison_table(
         row.update({k: float(stats[k]) for k in TABLE_STATS})
         if benchmark is not None:
             row["excess_return_pct"] = stats["total_return_pct"] - benchmark.stats.total_return_pct
-            row["beta"], row["correlation"] = _beta_corr(res.equity, benchmark.equity)
+            row["alpha_ann_pct"] = float(stats.get("benchmark_alpha_ann_pct", math.nan))
+            row["beta"] = float(stats.get("benchmark_beta", math.nan))
+            row["correlation"] = _correlation(res.equity, benchmark.equity)
         rows.append(row)
     return pl.DataFrame(rows).with_columns(pl.col("n_trades").cast(pl.Int64))
 

@@ -47,3 +47,11 @@ train_job = dg.define_asset_job(
     description="Train the return model on every materialized session, register it in MLflow, "
     "check it reloads, and promote it if it beats the champion.",
 )
+
+backtest_job = dg.define_asset_job(
+    "backtest_job",
+    selection=dg.AssetSelection.assets("backtest_report"),
+    tags={"alphadag/kind": "backtest"},
+    description="Backtest the configured strategies, the walk-forward model signal and the "
+    "benchmark over a period; write the charts and HTML report and log them to MLflow.",
+)

@@ -1,0 +1,166 @@
+"""The ``backtest_report`` asset end to end on synthetic data, with a real (temporary) MLflow store.
+
+One ranged ``daily_data_job`` run (module fixture) writes 120 sessions of bars and features for six
+synthetic tickers plus a synthetic ``^GSPC``. A second module fixture registers two tiny ridge
+versions trained through sessions 40 and 80, so the model signal is walk-forward. Each test then
+materializes ``backtest_report`` and reads back the files, the Dagster metadata and the MLflow run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+from run_results import materializations as _materializations
+from run_results import metadata_values as _meta
+
+from alphadag.defs.assets.backtests import backtest_report
+from alphadag.defs.resources.mlflow_resource import MlflowResource
+from alphadag.defs.resources.storage import ParquetPartitionIOManager
+from alphadag.features import FEATURE_COLUMNS
+from alphadag.market.calendar import sessions
+from alphadag.models import ModelSpec, fit_pipeline
+
+TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "^GSPC")
+RANGE = ("2024-01-02", "2024-06-24")  # 120 sessions
+DAYS = sessions(*RANGE)
+THROUGH = {1: DAYS[39], 2: DAYS[79]}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DEFAULT_ROWS = ["sma_cross(fast=10,slow=20)", "rsi_reversion(period=14,lower=30,upper=70)",
+                "macd_cross(fast=12,slow=26,signal=9)", "buy_and_hold"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data_root(run_job, market, tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp("backtest_data"))
+    result = run_job(
+        "daily_data_job", root, *RANGE, market_data=market(tickers=TICKERS, end="2024-07-31")
+    )
+    assert result.success
+    return root
+
+
+@pytest.fixture(scope="module")
+def registered_store(tmp_path_factory, data_root) -> MlflowResource:
+    """A store with two return-model versions tagged with what they were trained through."""
+    from alphadag.market.storage import PartitionStore
+
+    root = tmp_path_factory.mktemp("backtest_mlflow")
+    store = MlflowResource(
+        tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "art")
+    )
+    features = PartitionStore(data_root).read("features", DAYS[:40])
+    rng = np.random.default_rng(0)
+    for version, through in THROUGH.items():
+        frame = features.with_columns(pl.Series("y", rng.normal(0, 0.01, features.height)))
+        pipeline = fit_pipeline(frame, ModelSpec("ridge"), FEATURE_COLUMNS, "y")
+        registered = store.log_and_register(
+            pipeline=pipeline,
+            input_example=frame.select(FEATURE_COLUMNS).tail(3),
+            metrics={},
+            params={},
+            tags={},
+            version_tags={"alphadag.trained_through": through.isoformat()},
+        )
+        assert registered.version == version
+    return store
+
+
+def _report(instance, data_root, store: MlflowResource, **config) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [backtest_report],
+        instance=instance,
+        resources={"io_manager": ParquetPartitionIOManager(data_root=data_root), "mlflow": store},
+        run_config={"ops": {"backtest_report": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
+    instance, data_root, registered_store, defs
+):
+    result = _report(instance, data_root, registered_store, commission=0.001, top_k=2)
+    assert result.success
+    (mat,) = _materializations(result, "backtest_report")
+    meta = _meta(mat)
+
+    # one table row per strategy, the walk-forward model signal, then the benchmark
+    table = mat.metadata["comparison"].value
+    names = [r.data["strategy"] for r in table.records]
+    assert names == [*DEFAULT_ROWS, "model_signal(k=2)", "^GSPC"]
+    assert [r.data["role"] for r in table.records][-1] == "benchmark"
+    assert {c.name for c in table.schema.columns} >= {"strategy", "sharpe", "max_drawdown_pct"}
+    assert meta["model_signal"].startswith("included: top 2, versions [1, 2]")
+    assert f"predictions from {DAYS[40]}" in meta["model_signal"]
+    assert meta["period"] == f"{DAYS[0]}..{DAYS[-1]}" and meta["sessions"] == 120
+    assert meta["equity_chart"].startswith("![equity](data:image/png;base64,")
+
+    # the files, under <data_root>/reports/backtest_report/<run_id>/
+    out = Path(data_root) / "reports" / "backtest_report" / result.run_id
+    assert meta["report_html"] == str(out / "report.html")
+    for png in ("equity.png", "drawdown.png", "monthly_returns.png"):
+        assert (out / png).read_bytes()[:8] == PNG_MAGIC
+    html = (out / "report.html").read_text()
+    assert all(f"<td>{n}</td>" in html for n in names) and "http" not in html
+    csv = pl.read_csv(out / "comparison.csv")
+    assert csv["strategy"].to_list() == names
+
+    # the MLflow run: same stats, the artifacts, the Dagster run id
+    client = registered_store.client()
+    run = client.get_run(meta["mlflow_run_id"])
+    assert run.data.tags["dagster.run_id"] == result.run_id
+    hold = next(r.data for r in table.records if r.data["strategy"] == "buy_and_hold")
+    assert run.data.metrics["buy_and_hold/total_return_pct"] == hold["total_return_pct"]
+    assert "model_signal_k_2/sharpe" in run.data.metrics
+    assert "GSPC/total_return_pct" in run.data.metrics
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "backtest_report")}
+    assert logged >= {
+        f"backtest_report/{f}"
+        for f in ("report.html", "equity.png", "drawdown.png", "monthly_returns.png",
+                  "comparison.csv", "monthly_returns.csv")
+    }  # fmt: skip
+    assert meta["mlflow_run_url"].endswith(f"/runs/{run.info.run_id}")
+
+    job = defs.resolve_job_def("backtest_job")
+    assert job.tags["alphadag/kind"] == "backtest"
+
+
+def test_no_model_version_omits_the_model_signal_and_says_why(instance, data_root, tmp_path):
+    empty = MlflowResource(
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "art")
+    )
+    result = _report(
+        instance,
+        data_root,
+        empty,
+        start=DAYS[20].isoformat(),
+        strategies=[{"name": "sma_cross", "params": {"fast": 5, "slow": 15}}],
+        benchmark="^IXIC",
+    )
+    assert result.success
+    (mat,) = _materializations(result, "backtest_report")
+    meta = _meta(mat)
+    names = [r.data["strategy"] for r in mat.metadata["comparison"].value.records]
+    assert names == ["sma_cross(fast=5,slow=15)"]  # no model row, no benchmark row
+    assert (
+        meta["model_signal"]
+        == "omitted: no version of alphadag-returns has alphadag.trained_through"
+    )
+    assert meta["benchmark"] == "^IXIC: no bars, omitted"
+    assert meta["period"] == f"{DAYS[20]}..{DAYS[-1]}"
+    run = empty.client().get_run(meta["mlflow_run_id"])
+    assert run.data.params["model_signal"] == meta["model_signal"]
+
+
+def test_bad_config_fails_before_anything_is_written(instance, data_root, tmp_path):
+    store = MlflowResource(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    for config in (
+        {"strategies": [{"name": "no_such_strategy"}]},
+        {"start": "2030-01-01"},
+    ):
+        result = _report(instance, data_root, store, **config)
+        assert not result.success, config
+        assert _materializations(result, "backtest_report") == []
