@@ -28,6 +28,26 @@ def _commission(value: float, rate: float, fixed: float, minimum: float) -> floa
 
 
 @njit(cache=True, nogil=True)
+def targets(signal: np.ndarray, allow_short: bool):
+    """Each ticker's target per bar: its signal forward-filled (a null keeps the last decision;
+    a forward fill reads the past only), flat before the first, negatives flat unless
+    ``allow_short``; and the number of target changes (the ledger's capacity)."""
+    n, m = signal.shape
+    out = np.empty((n, m))
+    last = np.zeros(m)
+    changes = 0
+    for t in range(n):
+        for j in range(m):
+            v = signal[t, j]
+            if not np.isnan(v):
+                last[j] = v if allow_short or v > 0.0 else 0.0
+            out[t, j] = last[j]
+            if t > 0 and out[t, j] != out[t - 1, j]:
+                changes += 1
+    return out, changes
+
+
+@njit(cache=True, nogil=True)
 def simulate(
     fill: np.ndarray,
     close: np.ndarray,

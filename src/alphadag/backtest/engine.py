@@ -20,6 +20,8 @@ from alphadag.backtest.strategies import Strategy
 
 __all__ = ["BacktestResult", "run_backtest"]
 
+_EXIT_REASONS = np.array(_sim.EXIT_REASONS, dtype=object)
+
 
 @dataclass(frozen=True)
 class BacktestResult:
@@ -32,32 +34,110 @@ class BacktestResult:
     trades: pl.DataFrame
 
 
-def _grid(frame: pl.DataFrame, dates: pl.DataFrame, tickers: pl.DataFrame, cols: list[str]):
-    idx = frame.join(dates, on="date", how="left").join(tickers, on="ticker", how="left")
-    di = idx["_di"].to_numpy()
-    ti = idx["_ti"].to_numpy()
-    out = []
-    for c in cols:
-        grid = np.full((dates.height, tickers.height), np.nan)
-        grid[di, ti] = idx[c].cast(pl.Float64).to_numpy()
-        out.append(grid)
-    return out
+class _Layout:
+    """``bars`` sorted by ``(ticker, date)`` and the ``(sessions, tickers)`` grid they fill.
+
+    Sessions are the sorted distinct dates of all tickers, tickers sorted by name. ``dense``:
+    every ticker has a bar on every session (then row ``r`` of the sorted bars is ticker
+    ``r // n``, session ``r % n``, and a grid is a reshape). Raises on duplicate rows.
+    """
+
+    def __init__(self, bars: pl.DataFrame) -> None:
+        if not bars["ticker"].is_sorted():
+            bars = bars.sort("ticker", "date")
+        runs, lens, d = self._runs(bars)
+        if not self._increasing(d, lens):
+            bars = bars.sort("ticker", "date")
+            runs, lens, d = self._runs(bars)
+            if not self._increasing(d, lens):
+                raise ValueError("bars has duplicate (ticker, date) rows")
+        self.bars = bars
+        self.m = lens.size
+        self.tickers = runs.struct.field("value").alias("ticker")
+        self.ticker_names = self.tickers.to_numpy().astype(object)
+        first = int(lens[0])
+        self.dense = bool((lens == first).all()) and bool(
+            (d.reshape(self.m, first) == d[:first]).all()
+        )
+        if self.dense:
+            self.n = first
+            self.dates = bars["date"].slice(0, first)
+            self._di = self._ti = None
+        else:
+            self.dates = bars["date"].unique().sort()
+            sessions = self.dates.to_physical().to_numpy().astype(np.int64)
+            self.n = sessions.size
+            self._di = np.searchsorted(sessions, d)
+            self._ti = np.repeat(np.arange(self.m), lens)
+
+    @staticmethod
+    def _runs(bars: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+        runs = bars["ticker"].rle()
+        lens = runs.struct.field("len").to_numpy().astype(np.int64)
+        return runs, lens, bars["date"].to_physical().to_numpy().astype(np.int64)
+
+    @staticmethod
+    def _increasing(d: np.ndarray, lens: np.ndarray) -> bool:
+        """Dates strictly increase within every ticker run (sorted, no duplicates)."""
+        step = np.diff(d) > 0
+        step[np.cumsum(lens)[:-1] - 1] = True  # a new ticker may start on any date
+        return bool(step.all())
+
+    def grid(self, values: pl.Series | np.ndarray) -> np.ndarray:
+        """A column of the sorted bars as a C-contiguous ``(n, m)`` float grid (NaN: no bar)."""
+        if isinstance(values, pl.Series):
+            values = values.cast(pl.Float64).to_numpy()
+        values = np.asarray(values, dtype=np.float64)
+        if self.dense:
+            return np.ascontiguousarray(values.reshape(self.m, self.n).T)
+        out = np.full((self.n, self.m), np.nan)
+        out[self._di, self._ti] = values
+        return out
+
+    def column(self, name: str) -> np.ndarray:
+        """A price column of the bars as a grid (all NaN when absent)."""
+        if name not in self.bars.columns:
+            return np.full((self.n, self.m), np.nan)
+        return self.grid(self.bars[name])
+
+    def from_signals(self, frame: pl.DataFrame) -> np.ndarray:
+        """A strategy's ``date, ticker, signal`` frame on the grid (NaN where null/absent)."""
+        bars = self.bars
+        same = (
+            frame.height == bars.height
+            and frame["ticker"].equals(bars["ticker"])
+            and frame["date"].equals(bars["date"])
+        )
+        if same:
+            return self.grid(frame["signal"])
+        joined = bars.select("ticker", "date").join(
+            frame.select("ticker", "date", "signal"),
+            on=["ticker", "date"],
+            how="left",
+            maintain_order="left",
+        )
+        if joined.height != bars.height:
+            raise ValueError(f"{type(frame).__name__} signals have duplicate (date, ticker) rows")
+        return self.grid(joined["signal"])
 
 
-def _benchmark_returns(benchmark: pl.DataFrame, dates: pl.DataFrame) -> np.ndarray:
+def _benchmark_returns(benchmark: pl.DataFrame, dates: pl.Series) -> np.ndarray:
     """The benchmark's simple return between consecutive backtest sessions (NaN where either
     close is missing)."""
     if not isinstance(benchmark, pl.DataFrame) or not {"date", "close"} <= set(benchmark.columns):
         raise ValueError("benchmark must be a polars DataFrame with columns date, close")
     if benchmark["date"].is_duplicated().any():
         raise ValueError("benchmark has duplicate dates")
-    aligned = dates.join(
-        benchmark.select(
-            pl.col("date").cast(dates["date"].dtype), pl.col("close").cast(pl.Float64)
-        ),
-        on="date",
-        how="left",
-    ).sort("_di")
+    aligned = (
+        dates.to_frame("date")
+        .with_row_index("_di")
+        .join(
+            benchmark.select(pl.col("date").cast(dates.dtype), pl.col("close").cast(pl.Float64)),
+            on="date",
+            how="left",
+        )
+        .sort("_di")
+    )
     c = aligned["close"].to_numpy().astype(np.float64)
     return c[1:] / c[:-1] - 1.0
 
@@ -196,69 +276,86 @@ def run_backtest(
         max_gross_leverage=max_gross_leverage, drawdown_limit=drawdown_limit, cooldown=cooldown,
         target_vol=target_vol, vol_window=vol_window,
     )  # fmt: skip
-    if bars.select(pl.struct("ticker", "date").is_duplicated().any()).item():
-        raise ValueError("bars has duplicate (ticker, date) rows")
-    for col in ("open", "high", "low"):
-        if col not in bars.columns:
-            bars = bars.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
-
-    dates = bars.select(pl.col("date").unique().sort()).with_row_index("_di")
-    tickers = bars.select(pl.col("ticker").unique().sort()).with_row_index("_ti")
-    bars_fill = bars.with_columns(pl.coalesce("open", "close").alias("_fill"))
-    if sizing == "vol_target":
-        # realised volatility up to and including each close (a trailing window: the past only)
-        bars_fill = bars_fill.with_columns(
-            (
-                pl.col("close").log().diff().rolling_std(vol_window).over("ticker", order_by="date")
-                * math.sqrt(ANNUAL_SESSIONS)
-            ).alias("_vol")
-        )
-    else:
-        bars_fill = bars_fill.with_columns(pl.lit(None, dtype=pl.Float64).alias("_vol"))
-    fill, close, high, low, vol = _grid(
-        bars_fill, dates, tickers, ["_fill", "close", "high", "low", "_vol"]
-    )
-    (signal,) = _grid(strategy.signals(bars, predictions), dates, tickers, ["signal"])
-
-    # forward-fill the target down each ticker: a null signal keeps the last decision (a
-    # forward fill reads the past only); nothing decided yet means flat
-    mask = np.isnan(signal)
-    rows = np.where(~mask, np.arange(signal.shape[0])[:, None], 0)
-    np.maximum.accumulate(rows, axis=0, out=rows)
-    target = np.take_along_axis(signal, rows, axis=0)
-    target = np.nan_to_num(target, nan=0.0)
-    if not allow_short:
-        target = np.maximum(target, 0.0)
-    capacity = int(np.count_nonzero(np.diff(target, axis=0))) + tickers.height + 1
-    if drawdown_limit is not None and cooldown is not None:
-        # every resumption after a cooldown may re-enter each ticker once
-        capacity += tickers.height * (target.shape[0] // (cooldown + 1) + 1)
-
+    layout = _Layout(bars)
+    fill, close, high, low, vol = _grids(layout, sizing=sizing, vol_window=vol_window)
+    signal = _strategy_grid(strategy, layout, close, predictions)
+    target, changes = _sim.targets(signal, bool(allow_short))
+    capacity = _capacity(changes, layout, drawdown_limit, cooldown)
     out = _sim.simulate(
         fill, close, high, low, target, vol, float(cash), float(commission),
         float(commission_fixed), float(commission_min), float(slippage_bps) / 1e4,
         bool(fractional), _sim.SIZING_CODES[sizing], capacity, *risk,
     )  # fmt: skip
-    equity, cash_curve, _gross, traded, _n, tk, te, tx, size, ep, xp, ec, xc, why = out
+    bench = None if benchmark is None else _benchmark_returns(benchmark, layout.dates)
+    return _result(layout, close, strategy.warmup, bench, *out)
 
-    commissions = ec + xc
-    pnl = size * (xp - ep) - commissions
-    ret = np.sign(size) * (xp / ep - 1.0) - commissions / (np.abs(size) * ep)
 
-    date_values = dates["date"]
-    span = date_values[-1] - date_values[0]
-    years = span.days / 365.25 if hasattr(span, "days") else math.nan
+def _grids(layout: _Layout, *, sizing: str, vol_window: int) -> tuple[np.ndarray, ...]:
+    """The fill (open, else close), close, high, low and (``vol_target``) volatility grids."""
+    close = layout.column("close")
+    open_ = layout.column("open")
+    fill = np.where(np.isnan(open_), close, open_)
+    if sizing == "vol_target":
+        # realised volatility up to and including each close (a trailing window: the past only)
+        vol = layout.grid(
+            layout.bars.select(
+                (
+                    pl.col("close").cast(pl.Float64).log().diff().rolling_std(vol_window)
+                    * math.sqrt(ANNUAL_SESSIONS)
+                ).over("ticker", order_by="date")
+            ).to_series()
+        )
+    else:
+        vol = np.full((1, 1), np.nan)
+    return fill, close, layout.column("high"), layout.column("low"), vol
+
+
+def _strategy_grid(
+    strategy: Strategy, layout: _Layout, close: np.ndarray, predictions: pl.DataFrame | None
+) -> np.ndarray:
+    """The strategy's signals on the grid: its ``signal_grid`` on dense bars (the same values
+    as ``signals``, without a polars plan), else ``signals`` mapped onto the grid."""
+    fast = getattr(strategy, "signal_grid", None)
+    if fast is not None and layout.dense and predictions is None:
+        return np.asarray(fast(close), dtype=np.float64)
+    return layout.from_signals(strategy.signals(layout.bars, predictions))
+
+
+def _capacity(changes: int, layout: _Layout, drawdown_limit, cooldown) -> int:
+    capacity = changes + layout.m + 1
+    if drawdown_limit is not None and cooldown is not None:
+        # every resumption after a cooldown may re-enter each ticker once
+        capacity += layout.m * (layout.n // (cooldown + 1) + 1)
+    return capacity
+
+
+def _buy_hold(close: np.ndarray, dense: bool) -> np.ndarray:
+    """The equal-weight buy-and-hold path of the tickers (each from its first close)."""
+    if dense:
+        return (close / close[0]).mean(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         first = np.nanargmax(~np.isnan(close), axis=0)
         base = close[first, np.arange(close.shape[1])]
-        filled = np.take_along_axis(
-            close,
-            np.maximum.accumulate(
-                np.where(~np.isnan(close), np.arange(close.shape[0])[:, None], 0), axis=0
-            ),
-            axis=0,
-        )
-        buy_hold = np.nanmean(filled / base, axis=1)
+        rows = np.where(~np.isnan(close), np.arange(close.shape[0])[:, None], 0)
+        filled = np.take_along_axis(close, np.maximum.accumulate(rows, axis=0), axis=0)
+        return np.nanmean(filled / base, axis=1)
+
+
+def _result(
+    layout: _Layout,
+    close: np.ndarray,
+    warmup: int,
+    bench: np.ndarray | None,
+    equity, cash_curve, _gross, traded, _n, tk, te, tx, size, ep, xp, ec, xc, why,
+    buy_hold: np.ndarray | None = None,
+) -> BacktestResult:  # fmt: skip
+    """Stats, equity frame and ledger of one simulation."""
+    commissions = ec + xc
+    pnl = size * (xp - ep) - commissions
+    ret = np.sign(size) * (xp / ep - 1.0) - commissions / (np.abs(size) * ep)
+    date_values = layout.dates
+    span = date_values[-1] - date_values[0]
+    years = span.days / 365.25 if hasattr(span, "days") else math.nan
     stats = compute_stats(
         equity=equity,
         trade_pnl=pnl,
@@ -266,11 +363,11 @@ def run_backtest(
         trade_commission=commissions,
         trade_entry_bar=te,
         trade_exit_bar=tx,
-        benchmark=buy_hold,
+        benchmark=_buy_hold(close, layout.dense) if buy_hold is None else buy_hold,
         years=years,
         turnover=traded / float(np.mean(equity)),
-        first_trading_bar=min(int(strategy.warmup), equity.size - 1),
-        benchmark_returns=None if benchmark is None else _benchmark_returns(benchmark, dates),
+        first_trading_bar=min(int(warmup), equity.size - 1),
+        benchmark_returns=bench,
     )
     peak = np.maximum.accumulate(equity)
     equity_frame = pl.DataFrame(
@@ -281,18 +378,20 @@ def run_backtest(
             "drawdown_pct": (equity / peak - 1.0) * 100.0,
         }
     )
+    # indices to values with numpy (a polars gather costs ~100x more on a short ledger)
+    day = date_values.to_physical().to_numpy()
     trades = pl.DataFrame(
         {
-            "ticker": tickers["ticker"].gather(tk),
-            "entry_date": date_values.gather(te),
-            "exit_date": date_values.gather(tx),
+            "ticker": pl.Series(layout.ticker_names[tk], dtype=pl.String),
+            "entry_date": pl.Series(day[te]).cast(date_values.dtype),
+            "exit_date": pl.Series(day[tx]).cast(date_values.dtype),
             "size": size,
             "entry_price": ep,
             "exit_price": xp,
             "pnl": pnl,
             "return_pct": ret * 100.0,
             "commission": commissions,
-            "exit_reason": pl.Series(_sim.EXIT_REASONS, dtype=pl.String).gather(why),
+            "exit_reason": pl.Series(_EXIT_REASONS[why], dtype=pl.String),
         }
     )
     return BacktestResult(stats=stats, equity=equity_frame, trades=trades)

@@ -73,7 +73,7 @@ class Stats:
 
 
 def _geometric_mean(returns: np.ndarray) -> float:
-    growth = np.nan_to_num(returns, nan=0.0) + 1.0
+    growth = np.where(np.isnan(returns), 0.0, returns) + 1.0
     if np.any(growth <= 0):
         return 0.0
     return float(np.exp(np.log(growth).sum() / (len(growth) or np.nan)) - 1.0)
@@ -143,9 +143,16 @@ def compute_stats(
     dd = 1.0 - equity / peak
     max_dd = float(np.nan_to_num(dd.max()))
 
-    have_position = np.zeros(n, dtype=np.int64)
-    for entry, exit_ in zip(trade_entry_bar, trade_exit_bar, strict=True):
-        have_position[int(entry) : int(exit_) + 1] = 1
+    # bars inside some trade (entry through exit, inclusive): +1 at entries, -1 after exits
+    entries = np.asarray(trade_entry_bar, dtype=np.int64)
+    exits = np.asarray(trade_exit_bar, dtype=np.int64)
+    if entries.shape != exits.shape:
+        raise ValueError("trade_entry_bar and trade_exit_bar differ in length")
+    edges = (
+        np.bincount(entries, minlength=n + 1)[: n + 1]
+        - np.bincount(exits + 1, minlength=n + 1)[: n + 1]
+    )
+    have_position = np.cumsum(edges[:n]) > 0
 
     day_returns = equity[1:] / equity[:-1] - 1.0
     day_returns = day_returns[~np.isnan(day_returns)]
@@ -184,8 +191,10 @@ def compute_stats(
         mkt_log = np.log(c[1:] / c[:-1])
     beta = math.nan
     if eq_log.size > 1 and mkt_log.size > 1:
-        cov = np.cov(eq_log, mkt_log)
-        beta = float(cov[0, 1] / cov[1, 1]) if cov[1, 1] else math.nan
+        # np.cov's ddof=1 covariance, written out (np.cov costs more than the rest of the stats)
+        de, dm = eq_log - eq_log.mean(), mkt_log - mkt_log.mean()
+        var_m = float(dm @ dm)
+        beta = float(de @ dm) / var_m if var_m else math.nan
     alpha = total_return - beta * buy_hold
 
     bench_alpha, bench_beta = _regression(equity, benchmark_returns)

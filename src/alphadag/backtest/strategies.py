@@ -8,6 +8,11 @@ when shorting is not allowed), ``0`` flat, null "keep the previous target". The 
 strategy, moves the target one bar later (decision on bar ``t``'s close, fill at bar ``t+1``), so
 a signal may use everything up to and including its own bar, and nothing after it.
 
+A strategy may also offer ``signal_grid(close) -> np.ndarray``: the same signals computed on a
+dense ``(sessions, tickers)`` float grid of closes (every ticker with a bar on every session), NaN
+for null. The engine uses it when the bars are dense: numpy and the numba kernels instead of a
+polars plan, identical values (the built-ins are tested bit for bit against ``signals``).
+
 Indicators are the TA-Lib-exact ones of :mod:`alphadag.features.indicators` (the same definitions
 as the ``features`` table). Strategies are found by name in :data:`REGISTRY`, extended by the
 entry-point group ``alphadag.strategies`` (see :func:`get_strategy`).
@@ -25,9 +30,12 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import polars as pl
+from numba import njit
 
 from alphadag.features import indicators as ind
+from alphadag.features import kernels
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -80,6 +88,47 @@ def _crossings(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     )
 
 
+@njit(cache=True, nogil=True)
+def _sma_columns(close: np.ndarray, n: int) -> np.ndarray:
+    out = np.empty(close.shape)
+    idx = np.arange(close.shape[0])
+    for j in range(close.shape[1]):
+        out[:, j] = kernels._seg_rolling_mean(np.ascontiguousarray(close[:, j]), idx, n)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _ewm_columns(x: np.ndarray, alpha: float, window: int, seed_at: int) -> np.ndarray:
+    out = np.empty(x.shape)
+    idx = np.arange(x.shape[0])
+    for j in range(x.shape[1]):
+        column = np.ascontiguousarray(x[:, j])
+        out[:, j] = kernels._seg_seeded_ewm(column, idx, alpha, window, seed_at)
+    return out
+
+
+def _sma_grid(close: np.ndarray, n: int) -> np.ndarray:
+    """``SMA(n)`` down each column of a dense grid: the serial kernel behind
+    :func:`alphadag.features.indicators.sma` (one thread; the parallel wrapper's start-up costs
+    more than the whole window on a few thousand rows)."""
+    return _sma_columns(close, n)
+
+
+def _ewm_grid(x: np.ndarray, *, alpha: float, window: int, seed_at: int) -> np.ndarray:
+    """:func:`alphadag.features.indicators.seeded_ewm` down each column (serial kernel)."""
+    return _ewm_columns(x, alpha, window, seed_at)
+
+
+def _cross_grid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`_crossings` on grids: row ``t`` compares with row ``t - 1`` (the past)."""
+    out = np.full(a.shape, np.nan)
+    up = (a[:-1] < b[:-1]) & (a[1:] > b[1:])
+    down = (a[:-1] > b[:-1]) & (a[1:] < b[1:])
+    out[1:][up] = 1.0
+    out[1:][down & ~up] = -1.0
+    return out
+
+
 def _check_periods(**periods: int) -> None:
     for name, value in periods.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -116,6 +165,9 @@ class SmaCross:
         return panel.select(
             "date", "ticker", _crossings(pl.col("_fast"), pl.col("_slow")).alias("signal")
         )
+
+    def signal_grid(self, close: np.ndarray) -> np.ndarray:
+        return _cross_grid(_sma_grid(close, self.fast), _sma_grid(close, self.slow))
 
 
 @dataclass(frozen=True)
@@ -155,6 +207,22 @@ class RsiReversion:
         )
         return panel.select("date", "ticker", signal.alias("signal"))
 
+    def signal_grid(self, close: np.ndarray) -> np.ndarray:
+        n = self.period
+        change = np.full(close.shape, np.nan)
+        change[1:] = close[1:] - close[:-1]  # the previous bar: the past
+        known = ~np.isnan(change)
+        gain = np.where(change > 0.0, change, np.where(known, 0.0, np.nan))
+        loss = np.where(change < 0.0, -change, np.where(known, 0.0, np.nan))
+        avg_gain = _ewm_grid(gain, alpha=1.0 / n, window=n, seed_at=n)
+        avg_loss = _ewm_grid(loss, alpha=1.0 / n, window=n, seed_at=n)
+        total = avg_gain + avg_loss
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rsi = np.where(
+                total > 0.0, 100.0 * avg_gain / total, np.where(total == 0.0, 0.0, np.nan)
+            )
+        return np.where(rsi < self.lower, 1.0, np.where(rsi > self.upper, -1.0, np.nan))
+
 
 @dataclass(frozen=True)
 class MacdCross:
@@ -185,6 +253,16 @@ class MacdCross:
             "date", "ticker", _crossings(pl.col("_m"), pl.col("_s")).alias("signal")
         )
 
+    def signal_grid(self, close: np.ndarray) -> np.ndarray:
+        seed_at = self.slow - 1
+        start = self.slow - 1 + self.signal - 1
+        fast = _ewm_grid(close, alpha=2.0 / (self.fast + 1), window=self.fast, seed_at=seed_at)
+        slow = _ewm_grid(close, alpha=2.0 / (self.slow + 1), window=self.slow, seed_at=seed_at)
+        line = fast - slow
+        smooth = _ewm_grid(line, alpha=2.0 / (self.signal + 1), window=self.signal, seed_at=start)
+        line[:start] = np.nan  # ``after(line, start)``
+        return _cross_grid(line, smooth)
+
 
 @dataclass(frozen=True)
 class BuyAndHold:
@@ -202,6 +280,9 @@ class BuyAndHold:
 
     def signals(self, bars: pl.DataFrame, predictions: pl.DataFrame | None = None) -> pl.DataFrame:
         return bars.select("date", "ticker", pl.lit(1.0).alias("signal"))
+
+    def signal_grid(self, close: np.ndarray) -> np.ndarray:
+        return np.ones(close.shape)
 
 
 @dataclass(frozen=True)
