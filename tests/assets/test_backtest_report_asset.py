@@ -63,7 +63,7 @@ def registered_store(tmp_path_factory, data_root) -> MlflowResource:
             metrics={},
             params={},
             tags={},
-            version_tags={"alphadag.trained_through": through.isoformat()},
+            version_tags={"alphadag.trained_through": through.isoformat(), "alphadag.horizon": "3"},
         )
         assert registered.version == version
     return store
@@ -94,7 +94,9 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert [r.data["role"] for r in table.records][-1] == "benchmark"
     assert {c.name for c in table.schema.columns} >= {"strategy", "sharpe", "max_drawdown_pct"}
     assert meta["model_signal"].startswith("included: top 2, versions [1, 2]")
-    assert f"predictions from {DAYS[40]}" in meta["model_signal"]
+    assert f"predictions from {DAYS[40]}, IC horizon 3" in meta["model_signal"]
+    # the model's IC over the period (predictions vs realised 3-session returns)
+    assert meta["model_ic"]["horizon"] == 3 and meta["model_ic"]["n_dates"] >= 70
     assert meta["period"] == f"{DAYS[0]}..{DAYS[-1]}" and meta["sessions"] == 120
     assert meta["equity_chart"].startswith("![equity](data:image/png;base64,")
 
@@ -115,6 +117,8 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     hold = next(r.data for r in table.records if r.data["strategy"] == "buy_and_hold")
     assert run.data.metrics["buy_and_hold/total_return_pct"] == hold["total_return_pct"]
     assert "model_signal_k_2/sharpe" in run.data.metrics
+    ic = run.data.metrics["model_signal_ic/rank_ic_mean"]
+    assert ic == meta["model_ic"]["rank_ic_mean"]
     assert "GSPC/total_return_pct" in run.data.metrics
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "backtest_report")}
     assert logged >= {

@@ -12,7 +12,6 @@ the Dagster UI as table and markdown metadata. The logic is in :mod:`alphadag.ba
 
 import base64
 import datetime as dt
-import json
 import math
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ import polars as pl
 from pydantic import Field
 from upath import UPath
 
+from alphadag.backtest.analysis import ic_analysis
 from alphadag.backtest.report import TABLE_STATS, run_comparison, strategy_label, write_report
 from alphadag.backtest.strategies import ModelSignal, get_strategy
 from alphadag.backtest.walk_forward import (
@@ -35,6 +35,8 @@ from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.storage import PartitionStore
 
 REPORT_DIR = "reports/backtest_report"
+DEFAULT_IC_HORIZON = 5
+"""IC horizon when the model version has no ``alphadag.horizon`` tag."""
 
 
 class StrategyConfig(dg.Config):
@@ -79,22 +81,41 @@ def _period(store: PartitionStore, config: BacktestReportConfig) -> list[dt.date
     return days
 
 
-def _model_predictions(mlflow: MlflowResource, features: pl.DataFrame, top_k: int):
-    """Walk-forward predictions, or ``None`` and why there is no model signal."""
-    history = registry_history(mlflow.client(), mlflow.model_name)
+def _model_signal(
+    mlflow: MlflowResource, store: PartitionStore, days: list[dt.date], bars: pl.DataFrame
+) -> tuple[pl.DataFrame | None, str, dict[str, float]]:
+    """Walk-forward predictions (or ``None``), why, and their IC against realised returns."""
+    try:
+        features = store.read("features", days, missing_ok=True)
+    except FileNotFoundError:
+        return None, "omitted: no features partition in the period", {}
+    client = mlflow.client()
+    history = registry_history(client, mlflow.model_name)
     if not history:
-        return None, f"omitted: no version of {mlflow.model_name} has alphadag.trained_through"
+        return None, f"omitted: no version of {mlflow.model_name} has alphadag.trained_through", {}
     load = registry_loader(
         mlflow.model_name,
         tracking_uri=mlflow.tracking_uri,
         registry_uri=mlflow.resolved_registry_uri,
     )
-    preds = walk_forward_predictions(features, history, load)
+    universe = features.filter(~pl.col("ticker").str.starts_with("^"))
+    preds = walk_forward_predictions(universe, history, load)
     if preds.height == 0:
         first = min(history.values())
-        return None, f"omitted: no version was trained before the period (earliest: {first})"
+        return None, f"omitted: no version was trained before the period (earliest: {first})", {}
     used = sorted(set(preds["model_version"].to_list()))
-    return preds, f"included: top {top_k}, versions {used}, predictions from {preds['date'].min()}"
+    latest = client.get_model_version(mlflow.model_name, str(used[-1]))
+    horizon = int(latest.tags.get("alphadag.horizon", DEFAULT_IC_HORIZON))
+    ic = ic_analysis(preds, bars, horizon=horizon).to_dict()
+    note = f"versions {used}, predictions from {preds['date'].min()}, IC horizon {horizon}"
+    return preds, note, {k: float(v) for k, v in ic.items() if math.isfinite(v)}
+
+
+def _publish(local_dir: Path, target: UPath) -> None:
+    """Copy the report files to the data root (local or object store)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for local in sorted(local_dir.iterdir()):
+        (target / local.name).write_bytes(local.read_bytes())
 
 
 def _table(table: pl.DataFrame) -> dg.TableMetadataValue:
@@ -138,15 +159,11 @@ def backtest_report(
     }
     store = io_manager.store
     days = _period(store, config)
+    period = f"{days[0]}..{days[-1]}"
     bars = store.read("bars", days)
-    try:
-        features = store.read("features", days, missing_ok=True)
-    except FileNotFoundError:
-        predictions, model_note = None, "omitted: no features partition in the period"
-    else:
-        universe = features.filter(~pl.col("ticker").str.starts_with("^"))
-        predictions, model_note = _model_predictions(mlflow, universe, config.top_k)
+    predictions, model_note, ic = _model_signal(mlflow, store, days, bars)
     if predictions is not None:
+        model_note = f"included: top {config.top_k}, {model_note}"
         strategies[strategy_label("model_signal", {"k": config.top_k})] = ModelSignal(
             k=config.top_k
         )
@@ -159,57 +176,54 @@ def backtest_report(
         bars, strategies, benchmark_ticker=config.benchmark, predictions=predictions, **settings
     )
     bench_note = config.benchmark if bench is not None else f"{config.benchmark}: no bars, omitted"
+    notes = {"model_signal": model_note, "benchmark": bench_note}
+    target = UPath(io_manager.data_root) / REPORT_DIR / context.run_id
     with tempfile.TemporaryDirectory() as tmp:
         files = write_report(
             results,
             tmp,
             benchmark=bench,
             benchmark_name=config.benchmark,
-            title=f"Backtest report {days[0]}..{days[-1]}",
-            meta={**settings, "model_signal": model_note, "dagster_run_id": context.run_id},
+            title=f"Backtest report {period}",
+            meta={**settings, **notes, **{f"model_{k}": v for k, v in ic.items()}},
         )
         files.table.write_csv(Path(tmp) / "comparison.csv")
         files.monthly.write_csv(Path(tmp) / "monthly_returns.csv")
-        target = UPath(io_manager.data_root) / REPORT_DIR / context.run_id
-        target.mkdir(parents=True, exist_ok=True)
-        for local in sorted(Path(tmp).iterdir()):
-            (target / local.name).write_bytes(local.read_bytes())
+        _publish(Path(tmp), target)
         mlflow.ensure_experiment()
         run_id = log_run(
             tracking_uri=mlflow.tracking_uri,
             registry_uri=mlflow.resolved_registry_uri,
             experiment=mlflow.experiment,
-            params={
-                "config": json.dumps(config.model_dump(), sort_keys=True, default=str),
-                "period": f"{days[0]}..{days[-1]}",
-                "strategies": ",".join(results),
-                "model_signal": model_note,
-                "benchmark": bench_note,
-            },
+            params={"config": config.model_dump_json(), "period": period, **notes},
             metrics={
-                metric_key(row["strategy"], stat): row[stat]
-                for row in files.table.iter_rows(named=True)
-                for stat in (*TABLE_STATS, "excess_return_pct", "alpha_ann_pct", "beta")
-                if row.get(stat) is not None
+                **{
+                    metric_key(row["strategy"], stat): row[stat]
+                    for row in files.table.iter_rows(named=True)
+                    for stat in (*TABLE_STATS, "excess_return_pct", "alpha_ann_pct", "beta")
+                    if row.get(stat) is not None
+                },
+                **{metric_key("model_signal_ic", k): v for k, v in ic.items()},
             },
             artifacts={"backtest_report": tmp},
             tags={"dagster.run_id": context.run_id, "alphadag.kind": "backtest"},
         )
-        equity_md = _image_md(files.equity_png, "equity")
-        drawdown_md = _image_md(files.drawdown_png, "drawdown")
+        charts = {
+            "equity_chart": _image_md(files.equity_png, "equity"),
+            "drawdown_chart": _image_md(files.drawdown_png, "drawdown"),
+        }
     return dg.MaterializeResult(
         metadata={
             "comparison": _table(files.table),
-            "equity_chart": equity_md,
-            "drawdown_chart": drawdown_md,
+            **charts,
             "report_html": dg.MetadataValue.path(str(target / files.html.name)),
             "report_dir": dg.MetadataValue.path(str(target)),
-            "period": f"{days[0]}..{days[-1]}",
+            "period": period,
             "sessions": len(days),
             "tickers": bars.get_column("ticker").n_unique(),
             "strategies": list(results),
-            "model_signal": model_note,
-            "benchmark": bench_note,
+            **notes,
+            "model_ic": ic,
             "mlflow_run_id": run_id,
             "mlflow_run_url": dg.MetadataValue.url(mlflow.ui_url(run_id)),
         }
