@@ -107,21 +107,24 @@ class Webserver:
         return "\n".join(lines[-n:])
 
 
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group we started, SIGKILL whatever is left (children included)."""
-    try:
-        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+def stop_group(*procs: subprocess.Popen) -> None:
+    """SIGTERM the process groups we started, SIGKILL whatever is left (children included)."""
+    family: list[psutil.Process] = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(proc.pid)
+            family += [root, *root.children(recursive=True)]
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
     _, alive = psutil.wait_procs(family, timeout=20)
     for p in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
     psutil.wait_procs(alive, timeout=10)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
 
 
 def start_webserver(

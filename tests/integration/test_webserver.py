@@ -57,8 +57,7 @@ def servers(tmp_path_factory) -> Iterator[tuple[Webserver, Webserver, dg.Dagster
         with dg.DagsterInstance.from_config(str(home)) as instance:
             yield normal, read_only, instance
     finally:
-        stop_group(normal.proc)
-        stop_group(read_only.proc)
+        stop_group(normal.proc, read_only.proc)
 
 
 def _non_loopback_ipv4() -> list[str]:
