@@ -70,7 +70,6 @@ def ui(tmp_path_factory) -> Iterator[UI]:
         root / "data",
         ALPHADAG_HISTORY_START="2024-01-02",
         ALPHADAG_TICKERS="AAA,BBB,CCC",
-        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
     )
     server = start_webserver(env, root / "webserver.log")  # loads while the CLI materializes
     try:
