@@ -174,6 +174,64 @@ def _print_serving(summary: dict) -> None:
     )
 
 
+def backtest_report(start: str, end: dt.date) -> dict:
+    """Run ``backtest_job`` over ``start``..``end``: the built-in strategies, the walk-forward
+    model signal and buy-and-hold of the S&P 500; the ``backtest_report`` metadata."""
+    import dagster as dg
+
+    from alphadag.definitions import defs
+
+    job = defs().resolve_job_def("backtest_job")
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            "ops": {"backtest_report": {"config": {"start": start, "end": end.isoformat()}}},
+        },
+        raise_on_error=False,
+    )
+    meta: dict = {"run_id": result.run_id, "success": result.success}
+    for ev in result.get_asset_materialization_events():
+        meta.update({k: v.value for k, v in ev.materialization.metadata.items()})
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    return meta
+
+
+def _print_backtest(meta: dict) -> None:
+    import polars as pl
+
+    print(
+        f"\n== backtest_job: run {meta['run_id']}  success={meta['success']}  "
+        f"wall={meta['seconds']}s"
+    )
+    if not meta["success"]:
+        return
+    print(
+        f"   period {meta['period']}  {meta['tickers']} tickers  model signal: {meta['model_signal']}"
+    )
+    table = pl.read_csv(f"{meta['report_dir']}/comparison.csv")
+    cols = [
+        c
+        for c in (
+            "strategy",
+            "total_return_pct",
+            "cagr_pct",
+            "sharpe",
+            "max_drawdown_pct",
+            "n_trades",
+            "alpha_ann_pct",
+            "beta",
+        )
+        if c in table.columns
+    ]
+    with pl.Config(
+        tbl_rows=20, tbl_hide_dataframe_shape=True, float_precision=3, fmt_str_lengths=60
+    ):
+        print(table.select(cols))
+    print(f"   report: {meta['report_html']}")
+
+
 def _print_training(meta: dict) -> None:
     print(
         f"\n== train_job: run {meta['run_id']}  success={meta['success']}  wall={meta['seconds']}s"
@@ -241,10 +299,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if summary["success"]:
         _print_training(training)
     serving = {"success": False, "checks": {}}
+    backtest = {"success": False}
     if training["success"]:
         serving = serve_recent(end, DEMO_SERVING_SESSIONS)
         _print_summary(serving)
         _print_serving(serving)
+        backtest = backtest_report(training["segments"]["test_start"], end)
+        _print_backtest(backtest)
     print(
         f"\nTotal {time.monotonic() - t0:.1f}s. Open the Dagster UI with `make dev` -> http://127.0.0.1:3000"
     )
@@ -254,6 +315,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         and training["success"]
         and serving["success"]
         and not failed_error_checks(serving)
+        and backtest["success"]
     )
     return 0 if ok else 1
 
