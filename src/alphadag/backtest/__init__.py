@@ -7,15 +7,17 @@
 
 from alphadag.backtest import strategies
 from alphadag.backtest.analysis import ICAnalysis, ic_analysis
-from alphadag.backtest.engine import BacktestResult, run_backtest
+from alphadag.backtest.engine import BacktestResult, GridResult, run_backtest, run_grid
 from alphadag.backtest.stats import Stats, compute_stats
 
 __all__ = [
     "BacktestResult",
+    "GridResult",
     "ICAnalysis",
     "Stats",
     "compute_stats",
     "ic_analysis",
     "run_backtest",
+    "run_grid",
     "strategies",
 ]

@@ -3,7 +3,7 @@
 Arrays are ``(sessions, tickers)``; NaN marks a ticker without a bar that session (and a
 missing ``high``/``low``). See :func:`alphadag.backtest.engine.run_backtest` for the conventions
 this loop implements. :func:`simulate_many` runs :func:`simulate` over a stack of target grids
-(one per parameter combination) in parallel threads.
+(one per parameter combination) in one call.
 """
 
 from __future__ import annotations
@@ -286,3 +286,64 @@ def simulate(
         t_exit_comm[:n_trades],
         t_reason[:n_trades],
     )
+
+
+@njit(cache=True, nogil=True)
+def simulate_many(
+    fill: np.ndarray,
+    close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    targets: np.ndarray,
+    vol: np.ndarray,
+    cash0: float,
+    rate: float,
+    fixed: float,
+    minimum: float,
+    slip: float,
+    fractional: bool,
+    sizing: int,
+    capacities: np.ndarray,
+    stop_loss: float,
+    take_profit: float,
+    max_weight: float,
+    leverage: float,
+    dd_limit: float,
+    cooldown: int,
+    target_vol: float,
+):
+    """:func:`simulate` for each ``targets[c]`` (``(combinations, n, m)``) in one call. Serial:
+    measured on 2 busy cores, ``prange`` saved nothing and threads would contend with polars'
+    pool. Ledgers come back padded to the longest, ``counts`` the trades of each combination."""
+    k = targets.shape[0]
+    n = close.shape[0]
+    cap = 1
+    for c in range(k):
+        cap = max(cap, capacities[c])
+    equity = np.empty((k, n))
+    cash = np.empty((k, n))
+    traded = np.empty(k)
+    counts = np.zeros(k, np.int64)
+    l_int = np.zeros((4, k, cap), np.int64)  # ticker, entry, exit, reason
+    l_float = np.zeros((5, k, cap))  # size, entry price, exit price, entry/exit commission
+    for c in range(k):
+        out = simulate(
+            fill, close, high, low, targets[c], vol, cash0, rate, fixed, minimum, slip,
+            fractional, sizing, capacities[c], stop_loss, take_profit, max_weight, leverage,
+            dd_limit, cooldown, target_vol,
+        )  # fmt: skip
+        equity[c] = out[0]
+        cash[c] = out[1]
+        traded[c] = out[3]
+        cnt = out[4]
+        counts[c] = cnt
+        l_int[0, c, :cnt] = out[5]
+        l_int[1, c, :cnt] = out[6]
+        l_int[2, c, :cnt] = out[7]
+        l_int[3, c, :cnt] = out[13]
+        l_float[0, c, :cnt] = out[8]
+        l_float[1, c, :cnt] = out[9]
+        l_float[2, c, :cnt] = out[10]
+        l_float[3, c, :cnt] = out[11]
+        l_float[4, c, :cnt] = out[12]
+    return equity, cash, traded, counts, l_int, l_float

@@ -8,8 +8,11 @@ long-only unless ``allow_short``; open trades are closed at the last bar's close
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -18,7 +21,7 @@ from alphadag.backtest import _sim
 from alphadag.backtest.stats import ANNUAL_SESSIONS, Stats, compute_stats
 from alphadag.backtest.strategies import Strategy
 
-__all__ = ["BacktestResult", "run_backtest"]
+__all__ = ["BacktestResult", "GridResult", "run_backtest", "run_grid"]
 
 _EXIT_REASONS = np.array(_sim.EXIT_REASONS, dtype=object)
 
@@ -142,6 +145,22 @@ def _benchmark_returns(benchmark: pl.DataFrame, dates: pl.Series) -> np.ndarray:
     return c[1:] / c[:-1] - 1.0
 
 
+def _check(bars: pl.DataFrame, *, cash: float, commission: float, sizing: str) -> None:
+    if not isinstance(bars, pl.DataFrame):
+        raise TypeError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
+    missing = {"ticker", "date", "close"} - set(bars.columns)
+    if missing:
+        raise ValueError(f"bars lack column(s) {sorted(missing)}")
+    if bars.height == 0:
+        raise ValueError("bars is empty")
+    if not cash > 0:
+        raise ValueError(f"cash must be positive, got {cash}")
+    if not 0 <= commission < 0.1:
+        raise ValueError(f"commission is a rate in [0, 0.1), got {commission}")
+    if sizing not in _sim.SIZING_CODES:
+        raise ValueError(f"sizing must be one of {sorted(_sim.SIZING_CODES)}, got {sizing!r}")
+
+
 def _risk_args(
     *,
     stop_loss: float | None,
@@ -258,19 +277,7 @@ def run_backtest(
     >>> half.trades["size"].to_list()
     [5.0]
     """
-    if not isinstance(bars, pl.DataFrame):
-        raise TypeError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
-    missing = {"ticker", "date", "close"} - set(bars.columns)
-    if missing:
-        raise ValueError(f"bars lack column(s) {sorted(missing)}")
-    if bars.height == 0:
-        raise ValueError("bars is empty")
-    if not cash > 0:
-        raise ValueError(f"cash must be positive, got {cash}")
-    if not 0 <= commission < 0.1:
-        raise ValueError(f"commission is a rate in [0, 0.1), got {commission}")
-    if sizing not in _sim.SIZING_CODES:
-        raise ValueError(f"sizing must be one of {sorted(_sim.SIZING_CODES)}, got {sizing!r}")
+    _check(bars, cash=cash, commission=commission, sizing=sizing)
     risk = _risk_args(
         stop_loss=stop_loss, take_profit=take_profit, max_weight=max_weight,
         max_gross_leverage=max_gross_leverage, drawdown_limit=drawdown_limit, cooldown=cooldown,
@@ -341,6 +348,26 @@ def _buy_hold(close: np.ndarray, dense: bool) -> np.ndarray:
         return np.nanmean(filled / base, axis=1)
 
 
+def _stats(
+    layout: _Layout, equity, traded, te, tx, size, ep, xp, commissions, buy_hold, warmup, bench
+) -> Stats:  # fmt: skip
+    """:func:`compute_stats` of one simulation's equity curve and ledger."""
+    span = layout.dates[-1] - layout.dates[0]
+    return compute_stats(
+        equity=equity,
+        trade_pnl=size * (xp - ep) - commissions,
+        trade_return=np.sign(size) * (xp / ep - 1.0) - commissions / (np.abs(size) * ep),
+        trade_commission=commissions,
+        trade_entry_bar=te,
+        trade_exit_bar=tx,
+        benchmark=buy_hold,
+        years=span.days / 365.25 if hasattr(span, "days") else math.nan,
+        turnover=traded / float(np.mean(equity)),
+        first_trading_bar=min(int(warmup), equity.size - 1),
+        benchmark_returns=bench,
+    )
+
+
 def _result(
     layout: _Layout,
     close: np.ndarray,
@@ -354,21 +381,10 @@ def _result(
     pnl = size * (xp - ep) - commissions
     ret = np.sign(size) * (xp / ep - 1.0) - commissions / (np.abs(size) * ep)
     date_values = layout.dates
-    span = date_values[-1] - date_values[0]
-    years = span.days / 365.25 if hasattr(span, "days") else math.nan
-    stats = compute_stats(
-        equity=equity,
-        trade_pnl=pnl,
-        trade_return=ret,
-        trade_commission=commissions,
-        trade_entry_bar=te,
-        trade_exit_bar=tx,
-        benchmark=_buy_hold(close, layout.dense) if buy_hold is None else buy_hold,
-        years=years,
-        turnover=traded / float(np.mean(equity)),
-        first_trading_bar=min(int(warmup), equity.size - 1),
-        benchmark_returns=bench,
-    )
+    if buy_hold is None:
+        buy_hold = _buy_hold(close, layout.dense)
+    stats = _stats(layout, equity, traded, te, tx, size, ep, xp, commissions, buy_hold, warmup,
+                   bench)  # fmt: skip
     peak = np.maximum.accumulate(equity)
     equity_frame = pl.DataFrame(
         {
@@ -395,3 +411,120 @@ def _result(
         }
     )
     return BacktestResult(stats=stats, equity=equity_frame, trades=trades)
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """``stats``: one row per parameter combination (the parameters, then every :class:`Stats`
+    field); ``equity``: the ``(combinations, sessions)`` equity curves; ``dates`` the sessions;
+    :meth:`result` the full :class:`BacktestResult` of one combination (built on demand)."""
+
+    stats: pl.DataFrame
+    equity: np.ndarray
+    dates: pl.Series
+    _build: Callable[[int], BacktestResult] = field(repr=False)
+
+    def result(self, i: int) -> BacktestResult:
+        """The :class:`BacktestResult` of row ``i`` of :attr:`stats`."""
+        if not 0 <= i < self.equity.shape[0]:
+            raise IndexError(f"combination {i} out of range 0..{self.equity.shape[0] - 1}")
+        return self._build(i)
+
+
+def run_grid(
+    bars: pl.DataFrame,
+    strategy: Callable[..., Strategy],
+    *,
+    cash: float,
+    commission: float,
+    fractional: bool = False,
+    slippage_bps: float = 0.0,
+    allow_short: bool = False,
+    sizing: str = "all_in",
+    commission_fixed: float = 0.0,
+    commission_min: float = 0.0,
+    predictions: pl.DataFrame | None = None,
+    stop_loss: float | None = None,
+    take_profit: float | None = None,
+    max_weight: float | None = None,
+    max_gross_leverage: float = 1.0,
+    drawdown_limit: float | None = None,
+    cooldown: int | None = None,
+    target_vol: float = 0.15,
+    vol_window: int = 20,
+    benchmark: pl.DataFrame | None = None,
+    **params: Sequence[Any],
+) -> GridResult:
+    """:func:`run_backtest` of ``strategy(**combination)`` for every combination of ``params``
+    (their Cartesian product, in keyword order), in one batch: the bars are laid out once, each
+    combination's signals come from the strategy's ``signal_grid`` (numpy) on dense bars, and
+    one parallel numba call simulates all combinations. Each combination's numbers equal its
+    :func:`run_backtest` (same knobs, same conventions). Combinations the strategy rejects (e.g.
+    ``SmaCross`` with ``fast >= slow``) are skipped.
+
+    >>> import datetime as dt
+    >>> from alphadag.backtest.strategies import SmaCross
+    >>> bars = pl.DataFrame({"ticker": "A", "date": [dt.date(2024, 1, 1) + dt.timedelta(i)
+    ...                      for i in range(60)], "close": [10.0 + (i % 17) for i in range(60)]})
+    >>> g = run_grid(bars, SmaCross, cash=1e4, commission=0.0, fast=[2, 3], slow=[3, 8])
+    >>> g.stats.select("fast", "slow").rows()
+    [(2, 3), (2, 8), (3, 8)]
+    >>> g.result(1).stats == run_backtest(bars, SmaCross(2, 8), cash=1e4, commission=0.0).stats
+    True
+    """
+    _check(bars, cash=cash, commission=commission, sizing=sizing)
+    risk = _risk_args(
+        stop_loss=stop_loss, take_profit=take_profit, max_weight=max_weight,
+        max_gross_leverage=max_gross_leverage, drawdown_limit=drawdown_limit, cooldown=cooldown,
+        target_vol=target_vol, vol_window=vol_window,
+    )  # fmt: skip
+    if not params:
+        raise ValueError("run_grid needs at least one parameter list, e.g. fast=[5, 10]")
+    names = list(params)
+    combos, strategies_ = [], []
+    for values in itertools.product(*(list(v) for v in params.values())):
+        try:
+            strategies_.append(strategy(**dict(zip(names, values, strict=True))))
+        except ValueError:
+            continue
+        combos.append(values)
+    if not combos:
+        raise ValueError("no parameter combination is valid for this strategy")
+    layout = _Layout(bars)
+    fill, close, high, low, vol = _grids(layout, sizing=sizing, vol_window=vol_window)
+    targets = np.empty((len(combos), layout.n, layout.m))
+    capacities = np.empty(len(combos), np.int64)
+    for c, strat in enumerate(strategies_):
+        signal = _strategy_grid(strat, layout, close, predictions)
+        targets[c], changes = _sim.targets(signal, bool(allow_short))
+        capacities[c] = _capacity(changes, layout, drawdown_limit, cooldown)
+    equity, cash_curves, traded, counts, l_int, l_float = _sim.simulate_many(
+        fill, close, high, low, targets, vol, float(cash), float(commission),
+        float(commission_fixed), float(commission_min), float(slippage_bps) / 1e4,
+        bool(fractional), _sim.SIZING_CODES[sizing], capacities, *risk,
+    )  # fmt: skip
+    bench = None if benchmark is None else _benchmark_returns(benchmark, layout.dates)
+    buy_hold = _buy_hold(close, layout.dense)
+
+    def raw(c: int) -> tuple:
+        k = counts[c]
+        return (
+            equity[c], cash_curves[c], None, traded[c], k,
+            *(l_int[f, c, :k] for f in range(3)), *(l_float[f, c, :k] for f in range(5)),
+            l_int[3, c, :k],
+        )  # fmt: skip
+
+    def build(c: int) -> BacktestResult:
+        return _result(layout, close, strategies_[c].warmup, bench, *raw(c), buy_hold=buy_hold)
+
+    rows = []
+    for c, strat in enumerate(strategies_):
+        _, _, _, tr, _k, _tk, te, tx, size, ep, xp, ec, xc, _why = raw(c)
+        commissions = ec + xc
+        stats = _stats(layout, equity[c], tr, te, tx, size, ep, xp, commissions, buy_hold,
+                       strat.warmup, bench)  # fmt: skip
+        rows.append(stats.to_dict())
+    table = pl.concat(
+        [pl.DataFrame(combos, schema=names, orient="row"), pl.DataFrame(rows)], how="horizontal"
+    )
+    return GridResult(stats=table, equity=equity, dates=layout.dates, _build=build)

@@ -19,9 +19,10 @@ percent (``12.5`` is 12.5%); drawdowns are negative.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
 
 __all__ = ["ANNUAL_SESSIONS", "Stats", "compute_stats"]
 
@@ -69,7 +70,10 @@ class Stats:
 
     def to_dict(self) -> dict[str, float]:
         """The fields as a plain dict (JSON-friendly apart from ``nan``)."""
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(Stats))
 
 
 def _geometric_mean(returns: np.ndarray) -> float:
@@ -77,6 +81,73 @@ def _geometric_mean(returns: np.ndarray) -> float:
     if np.any(growth <= 0):
         return 0.0
     return float(np.exp(np.log(growth).sum() / (len(growth) or np.nan)) - 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _curve(equity: np.ndarray, bench: np.ndarray) -> tuple[float, int, float, float, float, float]:
+    """One pass (two for the moments) over the equity curve: the maximum drawdown (a
+    fraction), the number of finite daily simple returns, their geometric mean (0 when a
+    growth factor is <= 0), sample variance (NaN below two returns), root mean square of the
+    negative part, and backtesting.py's beta (covariance of the equity's and ``bench``'s daily
+    log returns over the variance of ``bench``'s; NaN below two returns)."""
+    n = equity.size
+    peak = equity[0]
+    max_dd = 0.0
+    for i in range(n):
+        peak = max(peak, equity[i])
+        dd = 1.0 - equity[i] / peak
+        if dd > max_dd:
+            max_dd = dd
+    count = 0
+    total = 0.0
+    log_growth = 0.0
+    nonpositive = False
+    for i in range(1, n):
+        r = equity[i] / equity[i - 1] - 1.0
+        if np.isnan(r):
+            continue
+        count += 1
+        total += r
+        if 1.0 + r <= 0.0:
+            nonpositive = True
+        else:
+            log_growth += np.log(1.0 + r)
+    if nonpositive:
+        gmean = 0.0
+    elif count == 0:
+        gmean = np.nan
+    else:
+        gmean = np.exp(log_growth / count) - 1.0
+    mean = total / count if count else np.nan
+    squares = 0.0
+    down = 0.0
+    for i in range(1, n):
+        r = equity[i] / equity[i - 1] - 1.0
+        if np.isnan(r):
+            continue
+        squares += (r - mean) ** 2
+        if r < 0.0:
+            down += r * r
+    var = squares / (count - 1) if count > 1 else np.nan
+    downside = np.sqrt(down / count) if count else np.nan
+    beta = np.nan
+    if n > 2:
+        me = 0.0
+        mm = 0.0
+        for i in range(1, n):
+            me += np.log(equity[i] / equity[i - 1])
+            mm += np.log(bench[i] / bench[i - 1])
+        me /= n - 1
+        mm /= n - 1
+        cov = 0.0
+        var_m = 0.0
+        for i in range(1, n):
+            dm = np.log(bench[i] / bench[i - 1]) - mm
+            cov += (np.log(equity[i] / equity[i - 1]) - me) * dm
+            var_m += dm * dm
+        if var_m != 0.0:
+            beta = cov / var_m
+    return max_dd, count, gmean, var, downside, beta
 
 
 def _mean(x: np.ndarray) -> float:
@@ -139,10 +210,6 @@ def compute_stats(
     n = equity.size
     if n == 0:
         raise ValueError("compute_stats needs a non-empty equity curve")
-    peak = np.maximum.accumulate(equity)
-    dd = 1.0 - equity / peak
-    max_dd = float(np.nan_to_num(dd.max()))
-
     # bars inside some trade (entry through exit, inclusive): +1 at entries, -1 after exits
     entries = np.asarray(trade_entry_bar, dtype=np.int64)
     exits = np.asarray(trade_exit_bar, dtype=np.int64)
@@ -154,12 +221,9 @@ def compute_stats(
     )
     have_position = np.cumsum(edges[:n]) > 0
 
-    day_returns = equity[1:] / equity[:-1] - 1.0
-    day_returns = day_returns[~np.isnan(day_returns)]
-    gmean = _geometric_mean(day_returns)
+    c = np.asarray(benchmark, dtype=np.float64)
+    max_dd, n_returns, gmean, var, downside, beta = _curve(equity, c)
     ann = (1.0 + gmean) ** ANNUAL_SESSIONS - 1.0
-    ddof = 1 if day_returns.size else 0
-    var = float(day_returns.var(ddof=ddof)) if day_returns.size > ddof else math.nan
     vol = (
         math.sqrt(
             max(
@@ -171,30 +235,15 @@ def compute_stats(
         if not math.isnan(var)
         else math.nan
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        downside = (
-            math.sqrt(float(np.mean(np.clip(day_returns, -np.inf, 0.0) ** 2)))
-            if day_returns.size
-            else math.nan
-        )
-        sortino = (
-            ann / (downside * math.sqrt(ANNUAL_SESSIONS))
-            if downside
-            else (math.inf if ann > 0 else (-math.inf if ann < 0 else math.nan))
-        )
-
+    if n_returns == 0:
+        downside = math.nan
+    sortino = (
+        ann / (downside * math.sqrt(ANNUAL_SESSIONS))
+        if downside
+        else (math.inf if ann > 0 else (-math.inf if ann < 0 else math.nan))
+    )
     total_return = (equity[-1] - equity[0]) / equity[0] * 100.0
-    c = np.asarray(benchmark, dtype=np.float64)
     buy_hold = (c[-1] - c[first_trading_bar]) / c[first_trading_bar] * 100.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eq_log = np.log(equity[1:] / equity[:-1])
-        mkt_log = np.log(c[1:] / c[:-1])
-    beta = math.nan
-    if eq_log.size > 1 and mkt_log.size > 1:
-        # np.cov's ddof=1 covariance, written out (np.cov costs more than the rest of the stats)
-        de, dm = eq_log - eq_log.mean(), mkt_log - mkt_log.mean()
-        var_m = float(dm @ dm)
-        beta = float(de @ dm) / var_m if var_m else math.nan
     alpha = total_return - beta * buy_hold
 
     bench_alpha, bench_beta = _regression(equity, benchmark_returns)
