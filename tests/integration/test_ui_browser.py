@@ -3,13 +3,15 @@
 repo's dagster.yaml; the daemon ``make dev`` also starts is left out, so no sensor changes what is shown).
 
 Before the browser opens, ``alphadag materialize --job daily_data_job`` writes five sessions of the
-synthetic source into that instance, as a user would. Each test saves a screenshot under
+synthetic source into that instance, as a user would, and ``backtest_job`` materializes
+``backtest_report`` over them (its charts are PNGs inside markdown metadata). Each test saves a screenshot under
 ``test-artifacts/ui/`` (gitignored; ``ALPHADAG_TEST_ARTIFACTS`` moves it). Assertions use what a user
 reads (text, titles, roles) and Playwright's auto-waiting ``expect``, never sleeps.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -28,6 +30,9 @@ from _dagster_procs import (
     start_webserver,
     stop_group,
 )
+
+from alphadag.defs.resources.mlflow_resource import MlflowResource
+from alphadag.defs.resources.storage import ParquetPartitionIOManager
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +67,7 @@ def _artifacts_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory) -> Iterator[UI]:
+def ui(tmp_path_factory, defs) -> Iterator[UI]:
     root = tmp_path_factory.mktemp("ui")
     home = make_home(root)
     env = alphadag_env(
@@ -86,6 +91,19 @@ def ui(tmp_path_factory) -> Iterator[UI]:
             timeout=600,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            # backtest_report over those sessions (as the launchpad would; MLflow store in tmp)
+            report = defs.resolve_job_def("backtest_job").execute_in_process(
+                instance=instance,
+                resources={
+                    "io_manager": ParquetPartitionIOManager(data_root=str(root / "data")),
+                    "mlflow": MlflowResource(
+                        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                        artifact_location=str(root / "mlartifacts"),
+                    ),
+                },
+            )
+            assert report.success
         server.wait_ready()
         # the first-visit "join the community" dialog would cover the page: mark it seen
         assert server.graphql("mutation { setNuxSeen }")["data"]["setNuxSeen"] is True
@@ -182,3 +200,35 @@ def test_asset_metadata_view_renders_the_materialization_metadata(page, ui):
         row = table.get_by_role("row").filter(has=page.get_by_text(key, exact=True))
         expect(row.get_by_role("cell", name=value, exact=True)).to_be_visible()
     page.screenshot(path=ui.artifacts / "bars_metadata.png", full_page=True)
+
+
+def _png_size(markdown: str) -> tuple[int, int]:
+    """Width and height from the IHDR chunk of the data-URI PNG inside a markdown image."""
+    payload = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", markdown)
+    assert payload, markdown[:200]
+    head = base64.b64decode(payload.group(1)[:64])
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@pytest.mark.parametrize(
+    ("key", "alt"), [("equity_chart", "equity"), ("drawdown_chart", "drawdown")]
+)
+def test_backtest_report_chart_renders_in_the_asset_metadata(page, ui, key, alt):
+    from playwright.sync_api import expect
+
+    event = ui.instance.get_latest_materialization_event(dg.AssetKey("backtest_report"))
+    assert event is not None
+    recorded = _png_size(event.asset_materialization.metadata[key].value)
+
+    page.goto("/assets/backtest_report")
+    row = page.get_by_role("row").filter(has=page.get_by_text(key, exact=True))
+    row.get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog").filter(has_text=key)
+    chart = dialog.get_by_role("img", name=alt)
+    expect(chart).to_be_visible()
+    # the browser decoded the very PNG the run recorded (a broken image has no natural size)
+    shown = chart.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    assert tuple(shown) == recorded
+    assert min(chart.bounding_box()["width"], chart.bounding_box()["height"]) > 100
+    page.screenshot(path=ui.artifacts / f"backtest_report_{key}.png")
