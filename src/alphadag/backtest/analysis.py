@@ -6,17 +6,6 @@ from ``t``'s close to the close ``horizon`` sessions later (of the same ticker, 
 Spearman rank IC (average ranks for ties), then their mean, standard deviation, t-statistic
 (``mean / std * sqrt(n_dates)``) and hit rate (the share of dates with a positive IC). The forward
 return reads the future on purpose: it is the outcome the prediction is scored on, never an input.
-
->>> import datetime as dt
->>> import polars as pl
->>> days = [dt.date(2024, 1, d) for d in (2, 3, 4)]
->>> bars = pl.DataFrame({"ticker": ["A"] * 3 + ["B"] * 3 + ["C"] * 3, "date": days * 3,
-...                      "close": [1.0, 1.1, 1.2, 1.0, 1.0, 1.0, 1.0, 0.9, 0.8]})
->>> preds = pl.DataFrame({"date": [days[0]] * 3, "ticker": ["A", "B", "C"],
-...                       "y_pred": [0.03, 0.0, -0.01]})
->>> r = ic_analysis(preds, bars, horizon=1)
->>> r.by_date["n"].to_list(), round(r.rank_ic_mean, 6)
-([3], 1.0)
 """
 
 from __future__ import annotations
@@ -85,6 +74,17 @@ def ic_analysis(
         Sessions ahead (>= 1).
     min_names:
         The fewest scored tickers a date needs to count (>= 2).
+
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> days = [dt.date(2024, 1, d) for d in (2, 3, 4)]
+    >>> bars = pl.DataFrame({"ticker": ["A"] * 3 + ["B"] * 3 + ["C"] * 3, "date": days * 3,
+    ...                      "close": [1.0, 1.1, 1.2, 1.0, 1.0, 1.0, 1.0, 0.9, 0.8]})
+    >>> preds = pl.DataFrame({"date": [days[0]] * 3, "ticker": ["A", "B", "C"],
+    ...                       "y_pred": [0.03, 0.0, -0.01]})
+    >>> r = ic_analysis(preds, bars, horizon=1)
+    >>> r.by_date["n"].to_list(), round(r.rank_ic_mean, 6)
+    ([3], 1.0)
     """
     if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")

@@ -76,13 +76,6 @@ class Stats:
 _FIELDS = tuple(f.name for f in fields(Stats))
 
 
-def _geometric_mean(returns: np.ndarray) -> float:
-    growth = np.where(np.isnan(returns), 0.0, returns) + 1.0
-    if np.any(growth <= 0):
-        return 0.0
-    return float(np.exp(np.log(growth).sum() / (len(growth) or np.nan)) - 1.0)
-
-
 @njit(cache=True, nogil=True)
 def _curve(equity: np.ndarray, bench: np.ndarray) -> tuple[float, int, float, float, float, float]:
     """One pass (two for the moments) over the equity curve: the maximum drawdown (a
@@ -150,8 +143,70 @@ def _curve(equity: np.ndarray, bench: np.ndarray) -> tuple[float, int, float, fl
     return max_dd, count, gmean, var, downside, beta
 
 
-def _mean(x: np.ndarray) -> float:
-    return float(x.mean()) if x.size else math.nan
+@njit(cache=True, nogil=True)
+def _ledger(pnl: np.ndarray, rets: np.ndarray, entries: np.ndarray, exits: np.ndarray, n: int):
+    """The trade figures in one pass (NaN where undefined, as numpy's reductions answer):
+    the share of bars inside some trade (entry through exit), win rate, P&L sample std, best,
+    worst, geometric mean return (0 when a growth factor is <= 0), sums of the positive and
+    negative returns, mean return, mean P&L, mean winning and mean losing P&L."""
+    edges = np.zeros(n + 1, np.int64)
+    for k in range(entries.size):
+        edges[entries[k]] += 1
+        edges[exits[k] + 1] -= 1
+    inside = 0
+    held = 0
+    for i in range(n):
+        inside += edges[i]
+        if inside > 0:
+            held += 1
+    count = pnl.size
+    nan = np.nan
+    if count == 0:
+        return held / n, nan, nan, nan, nan, nan, 0.0, 0.0, nan, nan, nan, nan
+    wins = 0
+    sum_pnl = 0.0
+    win_pnl = 0.0
+    loss_pnl = 0.0
+    n_loss = 0
+    gains = 0.0
+    losses = 0.0
+    sum_ret = 0.0
+    log_growth = 0.0
+    nonpositive = False
+    best = rets[0]
+    worst = rets[0]
+    for k in range(count):
+        p = pnl[k]
+        r = rets[k]
+        sum_pnl += p
+        if p > 0:
+            wins += 1
+            win_pnl += p
+        elif p < 0:
+            n_loss += 1
+            loss_pnl += p
+        sum_ret += r
+        if r > 0:
+            gains += r
+        elif r < 0:
+            losses += r
+        best = max(best, r)
+        worst = min(worst, r)
+        g = (0.0 if np.isnan(r) else r) + 1.0
+        if g <= 0.0:
+            nonpositive = True
+        else:
+            log_growth += np.log(g)
+    mean_pnl = sum_pnl / count
+    squares = 0.0
+    for k in range(count):
+        squares += (pnl[k] - mean_pnl) ** 2
+    pnl_std = np.sqrt(squares / (count - 1)) if count > 1 else nan
+    avg = 0.0 if nonpositive else np.exp(log_growth / count) - 1.0
+    return (
+        held / n, wins / count, pnl_std, best, worst, avg, gains, losses, sum_ret / count,
+        mean_pnl, win_pnl / wins if wins else nan, loss_pnl / n_loss if n_loss else nan,
+    )  # fmt: skip
 
 
 def _nz(x: float) -> float:
@@ -210,17 +265,15 @@ def compute_stats(
     n = equity.size
     if n == 0:
         raise ValueError("compute_stats needs a non-empty equity curve")
-    # bars inside some trade (entry through exit, inclusive): +1 at entries, -1 after exits
     entries = np.asarray(trade_entry_bar, dtype=np.int64)
     exits = np.asarray(trade_exit_bar, dtype=np.int64)
-    if entries.shape != exits.shape:
-        raise ValueError("trade_entry_bar and trade_exit_bar differ in length")
-    edges = (
-        np.bincount(entries, minlength=n + 1)[: n + 1]
-        - np.bincount(exits + 1, minlength=n + 1)[: n + 1]
+    pnl = np.asarray(trade_pnl, dtype=np.float64)
+    rets = np.asarray(trade_return, dtype=np.float64)
+    if not entries.shape == exits.shape == pnl.shape == rets.shape:
+        raise ValueError("the trade_* arrays differ in length")
+    exposure, win_rate, pnl_std, best, worst, avg_trade, gains, losses, mean_ret, mean_pnl, *wl = (
+        _ledger(pnl, rets, entries, exits, n)
     )
-    have_position = np.cumsum(edges[:n]) > 0
-
     c = np.asarray(benchmark, dtype=np.float64)
     max_dd, n_returns, gmean, var, downside, beta = _curve(equity, c)
     ann = (1.0 + gmean) ** ANNUAL_SESSIONS - 1.0
@@ -248,11 +301,7 @@ def compute_stats(
 
     bench_alpha, bench_beta = _regression(equity, benchmark_returns)
 
-    pnl = np.asarray(trade_pnl, dtype=np.float64)
-    rets = np.asarray(trade_return, dtype=np.float64)
     n_trades = int(pnl.size)
-    win_rate = float((pnl > 0).mean()) if n_trades else math.nan
-    pnl_std = float(pnl.std(ddof=1)) if n_trades > 1 else math.nan
     cagr = ((equity[-1] / equity[0]) ** (1.0 / years) - 1.0) * 100.0 if years else math.nan
     return Stats(
         total_return_pct=float(total_return),
@@ -261,7 +310,7 @@ def compute_stats(
         n_trades=n_trades,
         max_drawdown_pct=-max_dd * 100.0,
         win_rate_pct=win_rate * 100.0,
-        exposure_pct=float(have_position.mean() * 100.0),
+        exposure_pct=exposure * 100.0,
         buy_hold_return_pct=float(buy_hold),
         return_ann_pct=ann * 100.0,
         cagr_pct=float(cagr),
@@ -271,17 +320,13 @@ def compute_stats(
         calmar=ann / _nz(max_dd),
         alpha_pct=float(alpha),
         beta=beta,
-        best_trade_pct=float(rets.max() * 100.0) if n_trades else math.nan,
-        worst_trade_pct=float(rets.min() * 100.0) if n_trades else math.nan,
-        avg_trade_pct=_geometric_mean(rets) * 100.0 if n_trades else math.nan,
-        profit_factor=float(rets[rets > 0].sum()) / _nz(abs(float(rets[rets < 0].sum())))
-        if n_trades
-        else math.nan,
-        expectancy_pct=_mean(rets) * 100.0,
-        sqn=math.sqrt(n_trades) * _mean(pnl) / _nz(pnl_std) if n_trades else math.nan,
-        kelly=win_rate - (1.0 - win_rate) / (_mean(pnl[pnl > 0]) / -_mean(pnl[pnl < 0]))
-        if n_trades
-        else math.nan,
+        best_trade_pct=best * 100.0,
+        worst_trade_pct=worst * 100.0,
+        avg_trade_pct=avg_trade * 100.0,
+        profit_factor=gains / _nz(abs(losses)) if n_trades else math.nan,
+        expectancy_pct=mean_ret * 100.0,
+        sqn=math.sqrt(n_trades) * mean_pnl / _nz(pnl_std) if n_trades else math.nan,
+        kelly=win_rate - (1.0 - win_rate) / (wl[0] / -wl[1]) if n_trades else math.nan,
         commissions=float(np.sum(trade_commission)),
         turnover=float(turnover),
         benchmark_alpha_ann_pct=bench_alpha,
