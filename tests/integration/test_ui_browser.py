@@ -2,9 +2,10 @@
 ``make dev`` serves (``dagster-webserver -h 127.0.0.1 -p PORT -w workspace.yaml`` on a DAGSTER_HOME with the
 repo's dagster.yaml; the daemon ``make dev`` also starts is left out, so no sensor changes what is shown).
 
-Before the browser opens, ``alphadag materialize --job daily_data_job`` writes five sessions of the
-synthetic source into that instance, as a user would, and ``backtest_job`` materializes
-``backtest_report`` over them (its charts are PNGs inside markdown metadata). Each test saves a screenshot under
+Before the browser opens, one ranged run of ``daily_data_job`` writes five sessions of the synthetic
+source into that instance (what ``alphadag materialize --job daily_data_job`` does, run in this
+process, whose code is already imported), and ``backtest_job`` materializes ``backtest_report`` over
+them (its charts are PNGs inside markdown metadata). Each test saves a screenshot under
 ``test-artifacts/ui/`` (gitignored; ``ALPHADAG_TEST_ARTIFACTS`` moves it). Assertions use what a user
 reads (text, titles, roles) and Playwright's auto-waiting ``expect``, never sleeps.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from _dagster_procs import (
-    BIN,
     REPO,
     Webserver,
     alphadag_env,
@@ -31,6 +30,7 @@ from _dagster_procs import (
     stop_group,
 )
 
+from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 
@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+TICKERS = ["AAA", "BBB", "CCC"]
 SESSIONS = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]
 NOT_MATERIALIZED = "2024-03-11"  # a session of the same partitions definition outside the range
 EXPECT_TIMEOUT_MS = 60_000  # first renders of a cold UI on a loaded 2-core box
@@ -74,29 +75,31 @@ def ui(tmp_path_factory, defs) -> Iterator[UI]:
         home,
         root / "data",
         ALPHADAG_HISTORY_START="2024-01-02",
-        ALPHADAG_TICKERS="AAA,BBB,CCC",
+        ALPHADAG_TICKERS=",".join(TICKERS),
     )
-    server = start_webserver(env, root / "webserver.log")  # loads while the CLI materializes
+    server = start_webserver(env, root / "webserver.log")  # loads while the runs below execute
     try:
-        done = subprocess.run(
-            [
-                str(BIN / "alphadag"),
-                *("materialize", "--job", "daily_data_job"),
-                *("--start", SESSIONS[0], "--end", SESSIONS[-1]),
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        data = ParquetPartitionIOManager(data_root=str(root / "data"))
         with dg.DagsterInstance.from_config(str(home)) as instance:
+            # what `alphadag materialize --job daily_data_job --start .. --end ..` does: one ranged
+            # run on the instance, here in this process (its code is already imported)
+            daily = defs.resolve_job_def("daily_data_job").execute_in_process(
+                instance=instance,
+                resources={
+                    "io_manager": data,
+                    "market_data": MarketDataResource(source="synthetic", tickers=TICKERS),
+                },
+                tags={
+                    "dagster/asset_partition_range_start": SESSIONS[0],
+                    "dagster/asset_partition_range_end": SESSIONS[-1],
+                },
+            )
+            assert daily.success
             # backtest_report over those sessions (as the launchpad would; MLflow store in tmp)
             report = defs.resolve_job_def("backtest_job").execute_in_process(
                 instance=instance,
                 resources={
-                    "io_manager": ParquetPartitionIOManager(data_root=str(root / "data")),
+                    "io_manager": data,
                     "mlflow": MlflowResource(
                         tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                         artifact_location=str(root / "mlartifacts"),
