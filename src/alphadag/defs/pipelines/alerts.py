@@ -2,8 +2,9 @@
 
 - ``run_failure_alert_sensor`` (a ``run_failure_sensor`` over every job of the code location) sends
   one ``run_failure`` alert per failed run: job, run id, partition or range tags, the first step
-  error (or the run's own failure message when no step failed, e.g. a worker killed and failed by
-  run monitoring) and whether the run retries will re-execute it (``dagster/will_retry``).
+  error (its innermost cause, i.e. the user's exception; or the run's own failure message when no
+  step failed, e.g. a killed run worker) and whether run retries will re-execute it
+  (``dagster/will_retry``).
 - ``freshness_alert_sensor`` reads the freshness state that the instance's freshness daemon records
   for every asset carrying a ``FreshnessPolicy`` (``FRESHNESS_STATE_CHANGE`` events, read back
   through ``DagsterInstance.get_freshness_state_records``) and sends a ``freshness`` alert when an
@@ -34,6 +35,13 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
+def _root_message(error) -> str:
+    """The first line of the innermost cause: the user's exception, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return _first_line(error.message)
+
+
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     minimum_interval_seconds=30,
@@ -46,7 +54,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertS
     run = context.dagster_run
     tags = run.tags
     step_errors = [
-        f"{event.step_key}: {_first_line(event.step_failure_data.error.message)}"
+        f"{event.step_key}: {_root_message(event.step_failure_data.error)}"
         for event in context.get_step_failure_events()
         if event.step_failure_data.error is not None
     ]
