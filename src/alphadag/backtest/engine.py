@@ -16,6 +16,7 @@ backtesting.py and vectorbt.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -326,14 +327,28 @@ def _grids(layout: _Layout, *, sizing: str, vol_window: int) -> tuple[np.ndarray
 
 
 def _strategy_grid(
-    strategy: Strategy, layout: _Layout, close: np.ndarray, predictions: pl.DataFrame | None
+    strategy: Strategy,
+    layout: _Layout,
+    close: np.ndarray,
+    predictions: pl.DataFrame | None,
+    cache: dict | None = None,
 ) -> np.ndarray:
     """The strategy's signals on the grid: its ``signal_grid`` on dense bars (the same values
-    as ``signals``, without a polars plan), else ``signals`` mapped onto the grid."""
+    as ``signals``, without a polars plan), else ``signals`` mapped onto the grid. ``cache``
+    (indicators shared across a parameter grid) goes to ``signal_grid``: pass it only to one
+    that takes it (see :func:`_takes_cache`)."""
     fast = getattr(strategy, "signal_grid", None)
     if fast is not None and layout.dense and predictions is None:
+        if cache is not None:
+            return np.asarray(fast(close, cache=cache), dtype=np.float64)
         return np.asarray(fast(close), dtype=np.float64)
     return layout.from_signals(strategy.signals(layout.bars, predictions))
+
+
+def _takes_cache(strategy: Strategy) -> bool:
+    """Whether the strategy's ``signal_grid`` takes a ``cache`` keyword."""
+    fast = getattr(strategy, "signal_grid", None)
+    return fast is not None and "cache" in inspect.signature(fast).parameters
 
 
 def _capacity(changes: int, layout: _Layout, drawdown_limit, cooldown) -> int:
@@ -502,8 +517,9 @@ def run_grid(
     fill, close, high, low, vol = _grids(layout, sizing=sizing, vol_window=vol_window)
     targets = np.empty((len(combos), layout.n, layout.m))
     capacities = np.empty(len(combos), np.int64)
+    cache: dict | None = {} if _takes_cache(strategies_[0]) else None
     for c, strat in enumerate(strategies_):
-        signal = _strategy_grid(strat, layout, close, predictions)
+        signal = _strategy_grid(strat, layout, close, predictions, cache)
         targets[c], changes = _sim.targets(signal, bool(allow_short))
         capacities[c] = _capacity(changes, layout, drawdown_limit, cooldown)
     equity, cash_curves, traded, counts, l_int, l_float = _sim.simulate_many(

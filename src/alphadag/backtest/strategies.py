@@ -11,7 +11,9 @@ a signal may use everything up to and including its own bar, and nothing after i
 A strategy may also offer ``signal_grid(close) -> np.ndarray``: the same signals computed on a
 dense ``(sessions, tickers)`` float grid of closes (every ticker with a bar on every session), NaN
 for null. The engine uses it when the bars are dense: numpy and the numba kernels instead of a
-polars plan, identical values (the built-ins are tested bit for bit against ``signals``).
+polars plan, identical values (the built-ins are tested bit for bit against ``signals``). A
+``cache`` keyword, when the method takes one, receives a dict shared by all the strategies of
+one :func:`~alphadag.backtest.run_grid` call (same closes) to reuse indicators across them.
 
 Indicators are the TA-Lib-exact ones of :mod:`alphadag.features.indicators` (the same definitions
 as the ``features`` table). Strategies are found by name in :data:`REGISTRY`, extended by the
@@ -107,11 +109,17 @@ def _ewm_columns(x: np.ndarray, alpha: float, window: int, seed_at: int) -> np.n
     return out
 
 
-def _sma_grid(close: np.ndarray, n: int) -> np.ndarray:
+def _sma_grid(close: np.ndarray, n: int, cache: dict | None = None) -> np.ndarray:
     """``SMA(n)`` down each column of a dense grid: the serial kernel behind
     :func:`alphadag.features.indicators.sma` (one thread; the parallel wrapper's start-up costs
-    more than the whole window on a few thousand rows)."""
-    return _sma_columns(close, n)
+    more than the whole window on a few thousand rows). ``cache`` (a dict shared by the
+    strategies of one parameter grid over the same ``close``) keeps each window computed once."""
+    if cache is None:
+        return _sma_columns(close, n)
+    key = ("sma", n)
+    if key not in cache:
+        cache[key] = _sma_columns(close, n)
+    return cache[key]
 
 
 def _ewm_grid(x: np.ndarray, *, alpha: float, window: int, seed_at: int) -> np.ndarray:
@@ -166,8 +174,8 @@ class SmaCross:
             "date", "ticker", _crossings(pl.col("_fast"), pl.col("_slow")).alias("signal")
         )
 
-    def signal_grid(self, close: np.ndarray) -> np.ndarray:
-        return _cross_grid(_sma_grid(close, self.fast), _sma_grid(close, self.slow))
+    def signal_grid(self, close: np.ndarray, *, cache: dict | None = None) -> np.ndarray:
+        return _cross_grid(_sma_grid(close, self.fast, cache), _sma_grid(close, self.slow, cache))
 
 
 @dataclass(frozen=True)
