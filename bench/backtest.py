@@ -11,6 +11,13 @@
 Best of ``--repeat`` wall times after a warm-up call (numba compiled and cached). Ratio =
 reference seconds / ours (> 1: ours faster). ``--smoke`` runs tiny sizes.
 
+Measured on the 2-core dev machine while other jobs kept it loaded (load ~8), best of 5::
+
+    case                                         ours s      ref s    ratio
+    single 1x5000 vs backtesting.py              0.0011     0.0858    79.28x
+    grid 100 SMA x5000 vs vectorbt               0.0505     0.1983     3.93x
+    portfolio 500x5000 EW vs vectorbt            0.1885     0.7152     3.79x
+
 Usage::
 
     .venv/bin/python bench/backtest.py [--smoke] [--repeat 3]

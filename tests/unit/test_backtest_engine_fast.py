@@ -110,3 +110,14 @@ def test_ragged_bars_take_the_general_grid():
     with pytest.raises(ValueError, match="duplicate"):
         run_backtest(pl.concat([bars, bars.head(1)]), strategies.BuyAndHold(), cash=1.0,
                      commission=0.0)  # fmt: skip
+
+
+def test_row_order_of_bars_does_not_matter():
+    bars = _bars(21)
+    kw = dict(cash=1e5, commission=0.002, sizing="equal_weight", stop_loss=0.05)
+    a = run_backtest(bars.sort("ticker", "date"), strategies.MacdCross(4, 9, 3), **kw)
+    b = run_backtest(bars, strategies.MacdCross(4, 9, 3), **kw)
+    c = run_backtest(bars.sort("date", "ticker", descending=True), strategies.MacdCross(4, 9, 3),
+                     **kw)  # fmt: skip
+    assert a.equity.equals(b.equity) and a.trades.equals(b.trades)
+    assert a.equity.equals(c.equity) and a.trades.equals(c.trades) and a.trades.height > 5
