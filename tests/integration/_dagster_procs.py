@@ -35,10 +35,18 @@ def free_port() -> int:
 
 
 def make_home(root: Path) -> Path:
-    """A fresh DAGSTER_HOME with the repo's dagster.yaml (what ``make dagster-home`` does)."""
+    """A fresh DAGSTER_HOME with the repo's dagster.yaml (what ``make dagster-home`` does).
+
+    Its SQLite storages are created here, once: processes started side by side on an empty home
+    (two webservers, two Celery workers) would race to stamp their schema versions.
+    """
+    import dagster as dg
+
     home = root / "dagster_home"
     home.mkdir(parents=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
     return home
 
 

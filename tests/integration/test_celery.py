@@ -86,10 +86,6 @@ def setup(tmp_path, monkeypatch, celery_config) -> Iterator[tuple[dict, list[Wor
     for key in ("DAGSTER_HOME", "ALPHADAG_DATA_ROOT", "ALPHADAG_TICKERS", "ALPHADAG_SOURCE"):
         monkeypatch.setenv(key, env[key])
 
-    # create the SQLite storages once, here: two workers starting side by side would race to stamp them
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert instance.get_runs() == []
-
     worker_yaml = tmp_path / "celery-worker.yaml"
     worker_yaml.write_text(CELERY_YAML.read_text())
     workers: list[Worker] = []
