@@ -153,6 +153,10 @@ def test_champion_scores_every_ticker_with_intervals_and_risk(run_job, data_root
     assert read_alerts(alerts.jsonl_path) == []
     meta = metadata_values(materializations(result, "predictions")[0])
     assert meta["model_source"] == "champion" and meta["model"] == f"{MODEL}/2"
+    # the served sessions lie in the test segment, after every training label: out of sample
+    through = registry.client().get_model_version(MODEL, "2").tags["alphadag.trained_through"]
+    assert meta["model_trained_through"] == through and through < SERVE[0]
+    assert meta["rows_in_sample"] == 0
     assert (
         math.isfinite(meta["portfolio_var_95"])
         and meta["portfolio_cvar_95"] >= meta["portfolio_var_95"]

@@ -31,6 +31,7 @@ predicted return, 0 for a single ticker). No dagster here.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import statistics
 import tempfile
@@ -96,7 +97,9 @@ class ServedModel:
     ``predict_fn`` maps a feature matrix (rows x ``feature_columns``, NaN for nulls) to
     predictions; ``residuals`` (``residual``, ``scale``) calibrates the intervals (``None``:
     normal intervals); ``drift_reference`` is the PSI reference of its training data.
-    ``fallback_reasons`` lists why earlier candidates of the chain were not used.
+    ``fallback_reasons`` lists why earlier candidates of the chain were not used;
+    ``trained_through`` is the last date the model's training labels read (a session on or
+    before it is in-sample for this model: backfilled history is not an out-of-sample record).
     """
 
     source: str
@@ -108,6 +111,7 @@ class ServedModel:
     residuals: pl.DataFrame | None = None
     drift_reference: pl.DataFrame | None = None
     run_id: str | None = None
+    trained_through: dt.date | None = None
     fallback_reasons: tuple[str, ...] = field(default=())
 
     @property
@@ -188,6 +192,7 @@ def _load_version(
             registry, mv.run_id, DRIFT_REFERENCE_ARTIFACT, tmp, tracking_uri
         )
     horizon = int(mv.tags.get("alphadag.horizon", "5"))
+    through = mv.tags.get("alphadag.trained_through")
     model = ServedModel(
         source="champion",
         name=name,
@@ -198,6 +203,7 @@ def _load_version(
         residuals=residuals,
         drift_reference=reference,
         run_id=mv.run_id,
+        trained_through=dt.date.fromisoformat(through) if through else None,
     )
     with _CACHE_LOCK:
         _CACHE[key] = model

@@ -100,7 +100,9 @@ def predictions(
 
     Columns: date, ticker, horizon, y_pred, y_lo, y_hi, coverage, signal, vol_forecast, var_95,
     cvar_95, model_name, model_version, model_source (champion | previous | baseline),
-    interval_method. Partition t uses features of t and bars up to t only.
+    interval_method. Partition t uses features of t and bars up to t only. A backfill of old
+    sessions scores them with today's champion (metadata ``rows_in_sample`` counts those on or
+    before its ``trained_through``); backtests use walk-forward predictions instead.
     """
     days = partition_days(context)
     model = resolve_served_model(
@@ -127,6 +129,13 @@ def predictions(
             "interval_method": batch["interval_method"][0] if batch.height else "",
             "coverage": config.coverage,
             "mean_interval_width": _mean(batch["y_hi"] - batch["y_lo"]),
+            "model_trained_through": str(model.trained_through or ""),
+            # a backfill scores past sessions with today's champion: these rows are in-sample
+            "rows_in_sample": (
+                batch.filter(pl.col("date") <= model.trained_through).height
+                if model.trained_through
+                else 0
+            ),
             **book,
             "last_session": dg.MetadataValue.md(
                 markdown_table(
