@@ -5,6 +5,8 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
+# the slow tests start daemons, webservers, Celery workers and a browser: they run one at a time
+TEST_WORKERS ?= 2
 
 .PHONY: demo test dev lint format env dagster-home clean bench-features bench-backtest mlflow-ui
 
@@ -24,9 +26,10 @@ dagster-home:
 demo: env dagster-home ## materialize the whole graph on the embedded default and print a summary
 	$(VENV)/bin/alphadag demo
 
-test: env ## dg check defs + the whole test suite (unit, assets, integration)
+test: env ## dg check defs + the whole suite: fast tests on 2 workers, then the slow (process) tests alone
 	$(VENV)/bin/dg check defs
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 dev: env dagster-home ## Dagster UI + daemon on 127.0.0.1:3000
 	$(VENV)/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
