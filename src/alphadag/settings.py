@@ -9,6 +9,8 @@ variable                    default                               meaning
 ``ALPHADAG_LANDING_DIR``    ``.alphadag/landing``                 csv source's landing directory
 ``ALPHADAG_TICKERS``        (source default)                      comma list for synthetic / yfinance
 ``ALPHADAG_ALERT_LOG``      ``.alphadag/alerts.jsonl``            JSON-lines alert log
+``ALPHADAG_MLFLOW_URI``     ``sqlite:///.alphadag/mlflow.db``     MLflow tracking (and registry) URI
+``ALPHADAG_MLFLOW_ARTIFACTS`` ``.alphadag/mlartifacts``           artifact root of a new experiment
 ``ALPHADAG_CHAMPION_RERUNS`` ``5``                                latest sessions a new champion re-serves
 ==========================  ====================================  ======================================
 
@@ -65,10 +67,18 @@ def champion_rerun_partitions() -> int:
     except ValueError:
         n = -1
     if n < 1:
-        raise ValueError(
-            f"ALPHADAG_CHAMPION_RERUNS must be a positive integer, got {raw!r}"
-        )
+        raise ValueError(f"ALPHADAG_CHAMPION_RERUNS must be a positive integer, got {raw!r}")
     return n
+
+
+def mlflow_tracking_uri() -> str:
+    """The MLflow tracking store (a server in production: ``http://mlflow:5000``)."""
+    return os.environ.get("ALPHADAG_MLFLOW_URI", "sqlite:///.alphadag/mlflow.db")
+
+
+def mlflow_artifacts() -> str:
+    """Artifact root of a newly created experiment (``s3://bucket/mlflow`` in production)."""
+    return os.environ.get("ALPHADAG_MLFLOW_ARTIFACTS", ".alphadag/mlartifacts")
 
 
 def alert_log() -> str:

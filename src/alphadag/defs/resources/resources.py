@@ -22,7 +22,10 @@ def resources() -> dg.Definitions:
                 tickers=settings.tickers(),
                 landing_dir=settings.landing_dir(),
             ),
-            "mlflow": MlflowResource(),
+            "mlflow": MlflowResource(
+                tracking_uri=settings.mlflow_tracking_uri(),
+                artifact_location=settings.mlflow_artifacts(),
+            ),
             "alerts": AlertSink(
                 jsonl_path=settings.alert_log(),
                 # a secret: read from the environment at run time, never stored in config
