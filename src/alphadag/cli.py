@@ -198,6 +198,19 @@ def backtest_report(start: str, end: dt.date) -> dict:
     return meta
 
 
+def _last_bar(ticker: str) -> dt.date | None:
+    """The last session with a bar of ``ticker`` in the data root (``None`` without one)."""
+    import polars as pl
+
+    from alphadag import settings
+
+    path = os.path.join(settings.data_root(), "bars", "*", "*.parquet")
+    last = (
+        pl.scan_parquet(path).filter(pl.col("ticker") == ticker).select(pl.col("date").max())
+    ).collect()
+    return last.item()
+
+
 def _print_backtest(meta: dict) -> None:
     import polars as pl
 
@@ -215,20 +228,27 @@ def _print_backtest(meta: dict) -> None:
         c
         for c in (
             "strategy",
+            "role",
             "total_return_pct",
             "cagr_pct",
             "sharpe",
             "max_drawdown_pct",
             "n_trades",
+            "excess_return_pct",
             "alpha_ann_pct",
             "beta",
         )
         if c in table.columns
     ]
     with pl.Config(
-        tbl_rows=20, tbl_hide_dataframe_shape=True, float_precision=3, fmt_str_lengths=60
+        tbl_rows=20,
+        tbl_hide_dataframe_shape=True,
+        float_precision=3,
+        fmt_str_lengths=60,
+        tbl_width_chars=170,
     ):
         print(table.select(cols))
+    print(f"   benchmark: {meta['benchmark']}")
     print(f"   report: {meta['report_html']}")
 
 
@@ -304,6 +324,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         serving = serve_recent(end, DEMO_SERVING_SESSIONS)
         _print_summary(serving)
         _print_serving(serving)
+        benchmark_end = _last_bar("^GSPC")
+        if benchmark_end is not None:  # the sample's S&P 500 series ends in 2018
+            print("\n   strategies against the S&P 500 over its last three years in the sample:")
+            vs_index = backtest_report(
+                (benchmark_end - dt.timedelta(days=3 * 365)).isoformat(), benchmark_end
+            )
+            _print_backtest(vs_index)
+        print("\n   strategies and the walk-forward model signal over the model's test period:")
         backtest = backtest_report(training["segments"]["test_start"], end)
         _print_backtest(backtest)
     print(
