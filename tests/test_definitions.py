@@ -171,3 +171,13 @@ def test_dg_check_defs_passes(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "All definitions loaded successfully" in proc.stdout + proc.stderr
+
+
+def test_train_job_is_held_to_one_training_at_a_time(defs):
+    """dagster.yaml limits runs tagged ``alphadag/kind: train`` to one: train_job must carry it."""
+    import yaml
+
+    limits = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())["concurrency"]["runs"]
+    limit = [rule for rule in limits["tag_concurrency_limits"] if rule["key"] == "alphadag/kind"]
+    assert limit == [{"key": "alphadag/kind", "value": "train", "limit": 1}]
+    assert defs.resolve_job_def("train_job").tags.get("alphadag/kind") == "train"

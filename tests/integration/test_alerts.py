@@ -103,6 +103,7 @@ def test_bars_and_features_carry_the_daily_freshness_policy(defs):
     }
     assert policies["bars"] == DAILY_FRESHNESS
     assert policies["features"] == DAILY_FRESHNESS
+    assert policies["predictions"] == DAILY_FRESHNESS
     assert DAILY_FRESHNESS.deadline_cron == "0 22 * * 1-5"
     assert DAILY_FRESHNESS.timezone == "America/New_York"
 

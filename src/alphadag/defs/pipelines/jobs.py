@@ -44,6 +44,7 @@ serving_job = dg.define_asset_job(
 train_job = dg.define_asset_job(
     "train_job",
     selection=dg.AssetSelection.groups("modeling"),
+    tags={"alphadag/kind": "train"},  # dagster.yaml: one training run at a time
     description="Train the return model on every materialized session, register it in MLflow, "
     "check it reloads, and promote it if it beats the champion.",
 )
