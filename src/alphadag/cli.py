@@ -85,18 +85,24 @@ def failed_error_checks(summary: dict) -> list[str]:
     return [k for k, ok in summary["checks"].items() if not ok and k not in warn]
 
 
-def train_model() -> dict:
-    """Run ``train_job`` (unpartitioned) on the current instance; the ``return_model`` metadata."""
+def run_unpartitioned(job_name: str, *, tags: dict | None = None, ops: dict | None = None) -> dict:
+    """Run an unpartitioned job on the current instance; its materializations' metadata merged.
+
+    Returns ``{"run_id", "success", "seconds", **metadata}``.
+    """
     import dagster as dg
 
     from alphadag.definitions import defs
 
-    job = defs().resolve_job_def("train_job")
+    job = defs().resolve_job_def(job_name)
     started = time.monotonic()
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(),
-        tags={"alphadag/kind": "train"},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        tags=tags,
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            **({"ops": ops} if ops else {}),
+        },
         raise_on_error=False,
     )
     meta: dict = {"run_id": result.run_id, "success": result.success}
@@ -104,6 +110,11 @@ def train_model() -> dict:
         meta.update({k: v.value for k, v in ev.materialization.metadata.items()})
     meta["seconds"] = round(time.monotonic() - started, 1)
     return meta
+
+
+def train_model() -> dict:
+    """Run ``train_job`` (unpartitioned) on the current instance; the ``return_model`` metadata."""
+    return run_unpartitioned("train_job", tags={"alphadag/kind": "train"})
 
 
 DEMO_SERVING_SESSIONS = 30
@@ -177,25 +188,10 @@ def _print_serving(summary: dict) -> None:
 def backtest_report(start: str, end: dt.date) -> dict:
     """Run ``backtest_job`` over ``start``..``end``: the built-in strategies, the walk-forward
     model signal and buy-and-hold of the S&P 500; the ``backtest_report`` metadata."""
-    import dagster as dg
-
-    from alphadag.definitions import defs
-
-    job = defs().resolve_job_def("backtest_job")
-    started = time.monotonic()
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            "ops": {"backtest_report": {"config": {"start": start, "end": end.isoformat()}}},
-        },
-        raise_on_error=False,
+    return run_unpartitioned(
+        "backtest_job",
+        ops={"backtest_report": {"config": {"start": start, "end": end.isoformat()}}},
     )
-    meta: dict = {"run_id": result.run_id, "success": result.success}
-    for ev in result.get_asset_materialization_events():
-        meta.update({k: v.value for k, v in ev.materialization.metadata.items()})
-    meta["seconds"] = round(time.monotonic() - started, 1)
-    return meta
 
 
 def _last_bar(ticker: str) -> dt.date | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -111,8 +110,6 @@ def score_predictions(
     predictions: pl.DataFrame,
     bars: pl.DataFrame,
     as_of: dt.date,
-    *,
-    windows: Sequence[int] = ROLLING_WINDOWS,
 ) -> pl.DataFrame:
     """Scores of the prediction dates maturing on ``as_of`` (empty if none), with rolling means.
 
@@ -120,8 +117,6 @@ def score_predictions(
     y_hi, coverage, model_source, model_version``) over as many past sessions as the rolling
     windows need; ``bars`` give ``ticker, date, close`` (rows after ``as_of`` are ignored).
     """
-    if tuple(windows) != ROLLING_WINDOWS:
-        raise ValueError(f"windows must be {ROLLING_WINDOWS} (they are columns of the contract)")
     empty = pl.DataFrame(schema=SCORES_SCHEMA)
     if predictions.height == 0:
         return empty
@@ -146,7 +141,7 @@ def score_predictions(
     history = pl.DataFrame(rows).sort("prediction_date")
     # rolling means over the finite figures only: a date with too few tickers has a NaN IC,
     # which must not poison the window
-    for w in windows:
+    for w in ROLLING_WINDOWS:
         for f in _FIGURES:
             vals = history[f].to_numpy()
             history = history.with_columns(
