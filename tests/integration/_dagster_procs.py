@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -44,10 +43,24 @@ def make_home(root: Path) -> Path:
 
     home = root / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    install_instance_yaml(home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs(limit=1)
     return home
+
+
+def install_instance_yaml(home: Path, source: Path = REPO / "dagster.yaml") -> None:
+    """Copy an instance config into ``home``, with every ``base_dir: {env: DAGSTER_HOME}`` set to
+    ``home`` itself, so an in-process ``DagsterInstance.from_config(home)`` writes there whatever
+    DAGSTER_HOME the test process has (``make test`` exports the repo's own)."""
+    import yaml
+
+    config = yaml.safe_load(source.read_text())
+    for section in config.values():
+        cfg = section.get("config") if isinstance(section, dict) else None
+        if isinstance(cfg, dict) and cfg.get("base_dir") == {"env": "DAGSTER_HOME"}:
+            cfg["base_dir"] = str(home)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def alphadag_env(home: Path, data_root: Path, **extra: str) -> dict[str, str]:

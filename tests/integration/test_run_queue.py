@@ -7,12 +7,12 @@ The production file (deploy/postgres) must keep the same queue semantics.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
+from _dagster_procs import install_instance_yaml
 
 from alphadag.defs.assets.ingestion import raw_bars, source_fetch_retry
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 def instance(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    install_instance_yaml(home)
     with dg.DagsterInstance.from_config(str(home)) as inst:
         yield inst
 
