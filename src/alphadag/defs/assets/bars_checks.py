@@ -3,63 +3,162 @@
 Each check reads back what was written for the run's partition range, so it guards the files that
 downstream assets will read, not an in-memory copy. Failure cases go into the check metadata.
 
-The checks are partitioned like ``bars``: a daily run records one evaluation for its session. A
-ranged run (a backfill) evaluates the whole range once; Dagster 1.13 records that evaluation
-without a partition key (``AssetCheckResult`` has no partition), so the range's per-session check
-rows show as not executed while the range-level evaluation carries the outcome and metadata.
+The checks are partitioned like ``bars`` and record one evaluation per session, also in a ranged
+run (:mod:`alphadag.defs.assets.session_checks`). Each validates the whole range in one pass and
+attributes failing rows to the session of their ``date``; sessions without failing rows pass. A
+failure no row of a known session explains (a wrong column type, a row dated outside the range)
+fails every session of the run, since the file it came from cannot be told.
 """
+
+import datetime as dt
 
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
 from alphadag.defs.pipelines.partitions import partition_days, sessions_partitions
 from alphadag.defs.resources.market_data import MarketDataResource
-from alphadag.markdown import markdown_table
 from alphadag.market.contracts import check_bars
 from alphadag.market.gx_suite import run_bars_suite
 
 
 @dg.asset_check(asset="bars", blocking=True, partitions_def=sessions_partitions)
-def bars_pandera_schema(
-    context: dg.AssetCheckExecutionContext, bars: pl.DataFrame
-) -> dg.AssetCheckResult:
+def bars_pandera_schema(context: dg.AssetCheckExecutionContext, bars: pl.DataFrame):
     """pandera (polars) schema of the bars contract: dtypes, finite positive prices, OHLC order,
     volume >= 0, unique (ticker, date), dates are the partitions' sessions."""
-    report = check_bars(bars, partition_days(context))
-    return dg.AssetCheckResult(passed=report.success, metadata=report.to_metadata())
+    days = partition_days(context)
+    report = check_bars(bars, days)
+    rows = _rows_by_session(bars, days)
+    cases: dict[dt.date | None, list[dict]] = {}
+    dates = bars["date"].to_list() if "date" in bars.columns else []
+    for case in report.failure_cases:
+        index = case.get("index")
+        day = dates[index] if isinstance(index, int) and 0 <= index < len(dates) else None
+        cases.setdefault(day if day in rows else None, []).append(case)
+    unattributed = cases.get(None, [])
+    outcomes = {}
+    for day in days:
+        failures = unattributed + cases.get(day, [])
+        by_check: dict[str, int] = {}
+        for case in failures:
+            key = f"{case.get('column') or 'frame'}:{case.get('check')}"
+            by_check[key] = by_check.get(key, 0) + 1
+        outcomes[day.isoformat()] = (
+            not failures,
+            {
+                "rows_checked": rows[day],
+                "n_failure_cases": len(failures),
+                **(
+                    {
+                        "failures_by_check": by_check,
+                        "failure_cases": failures[:MAX_TABLE_ROWS],
+                        "unattributed_failure_cases": len(unattributed),
+                    }
+                    if failures
+                    else {}
+                ),
+            },
+        )
+    yield from session_check_results(context, "bars", "bars_pandera_schema", outcomes)
 
 
 @dg.asset_check(asset="bars", blocking=True, partitions_def=sessions_partitions)
 def bars_gx_suite(
     context: dg.AssetCheckExecutionContext, bars: pl.DataFrame, market_data: MarketDataResource
-) -> dg.AssetCheckResult:
-    """Great Expectations 1.x suite of the bars contract, run in an ephemeral context."""
+):
+    """Great Expectations 1.x suite of the bars contract, run in an ephemeral context.
+
+    One validation of the whole range; only when it fails, halves of the range are validated
+    again until each failing session is found (a few runs per failing session, none when all
+    pass). A session inside the source's coverage must have rows (a range-level row count would
+    hide an empty session).
+    """
     days = partition_days(context)
     coverage = market_data.get_source().coverage()
-    min_rows = 1 if any(coverage.covers(d) for d in days) else 0
-    report = run_bars_suite(bars, days, min_rows=min_rows)
-    return dg.AssetCheckResult(passed=report.success, metadata=report.to_metadata())
+    rows = _rows_by_session(bars, days)
+    known = bars.filter(pl.col("date").is_in(days))
+    reports: dict[dt.date, dict] = {}
+    whole = run_bars_suite(bars, days, min_rows=0)
+    unattributed: list[dict] = []
+    if not whole.success:
+        stray = bars.filter(pl.col("date").is_null() | ~pl.col("date").is_in(days))
+        if stray.height:
+            unattributed = run_bars_suite(stray, days, min_rows=0).failed
+        _bisect(known, days, reports)
+    outcomes = {}
+    for day in days:
+        failed = list(unattributed) + reports.get(day, {}).get("failed", [])
+        if coverage.covers(day) and rows[day] == 0:
+            failed.insert(0, _EMPTY_SESSION)
+        outcomes[day.isoformat()] = (
+            not failed,
+            {
+                "rows_checked": rows[day],
+                "gx_failed_count": len(failed),
+                **(
+                    {
+                        "gx_failed_expectations": [
+                            f"{f['expectation']}({', '.join(f['columns'])})" for f in failed
+                        ],
+                        "gx_failed": [_plain_failure(f) for f in failed],
+                    }
+                    if failed
+                    else {}
+                ),
+            },
+        )
+    yield from session_check_results(context, "bars", "bars_gx_suite", outcomes)
+
+
+_EMPTY_SESSION = {
+    "expectation": "expect_table_row_count_to_be_between",
+    "columns": [],
+    "unexpected_count": None,
+    "unexpected_sample": [0],
+    "observed_value": 0,
+    "exception": None,
+}
+
+
+def _plain_failure(failure: dict) -> dict:
+    return {k: v for k, v in failure.items() if v is not None and v != []}
+
+
+def _bisect(bars: pl.DataFrame, days: list[dt.date], out: dict[dt.date, dict]) -> None:
+    """Validate ``days``' rows; on failure split until single failing sessions remain."""
+    report = run_bars_suite(bars, days, min_rows=0)
+    if report.success:
+        return
+    if len(days) == 1:
+        out[days[0]] = {"failed": report.failed}
+        return
+    mid = len(days) // 2
+    for half in (days[:mid], days[mid:]):
+        _bisect(bars.filter(pl.col("date").is_in(half)), half, out)
 
 
 @dg.asset_check(asset="bars", blocking=True, partitions_def=sessions_partitions)
 def bars_sessions_complete(
     context: dg.AssetCheckExecutionContext, bars: pl.DataFrame, market_data: MarketDataResource
-) -> dg.AssetCheckResult:
+):
     """Every session inside the source's coverage has bars; sessions past it are empty by design."""
     days = partition_days(context)
     coverage = market_data.get_source().coverage()
-    counts = dict(bars.group_by("date").len().iter_rows())
-    missing = [d for d in days if coverage.covers(d) and counts.get(d, 0) == 0]
-    beyond = [d for d in days if not coverage.covers(d)]
-    return dg.AssetCheckResult(
-        passed=not missing,
-        metadata={
-            "sessions": len(days),
-            "empty_sessions_in_coverage": len(missing),
-            "empty_sessions": dg.MetadataValue.md(
-                markdown_table(pl.DataFrame({"date": missing[:50]}, schema={"date": pl.Date}))
-            ),
-            "sessions_beyond_coverage": len(beyond),
-            "coverage": f"{coverage.start} .. {coverage.end}",
-        },
-    )
+    rows = _rows_by_session(bars, days)
+    outcomes = {
+        day.isoformat(): (
+            not (coverage.covers(day) and rows[day] == 0),
+            {
+                "rows": rows[day],
+                "beyond_coverage": not coverage.covers(day),
+                "coverage": f"{coverage.start} .. {coverage.end}",
+            },
+        )
+        for day in days
+    }
+    yield from session_check_results(context, "bars", "bars_sessions_complete", outcomes)
+
+
+def _rows_by_session(bars: pl.DataFrame, days: list[dt.date]) -> dict[dt.date, int]:
+    counts = dict(bars.group_by("date").len().iter_rows()) if "date" in bars.columns else {}
+    return {d: counts.get(d, 0) for d in days}

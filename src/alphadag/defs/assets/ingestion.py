@@ -11,6 +11,8 @@ import time
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
 from alphadag.defs.pipelines.partitions import (
     full_history_backfill,
@@ -53,17 +55,21 @@ def raw_bars(context: dg.AssetExecutionContext, market_data: MarketDataResource)
     except (PermanentSourceError, LandingFileError) as err:
         raise dg.Failure(description=str(err), allow_retries=False) from err
     coverage = source.coverage()
-    beyond = [d for d in days if not coverage.covers(d)]
+    # rows, tickers, bytes and path of each session come from the IO manager
+    add_partition_metadata(
+        context,
+        "raw_bars",
+        {d.isoformat(): {"beyond_source_coverage": not coverage.covers(d)} for d in days},
+    )
+    beyond = sum(not coverage.covers(d) for d in days)
+    if len(days) > 1:
+        context.log.info(f"raw_bars: {raw.height} rows over {len(days)} sessions, {beyond} beyond")
     return dg.Output(
         raw,
-        metadata={
+        metadata={  # one fetch for the whole run: true of every session
             "source": source.name,
-            "rows": raw.height,
-            "tickers": raw["ticker"].n_unique(),
-            "sessions": len(days),
             "fetch_seconds": round(time.monotonic() - started, 3),
             "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "sessions_beyond_source_coverage": len(beyond),
             "coverage": f"{coverage.start} .. {coverage.end}",
         },
     )
@@ -131,41 +137,74 @@ def validated_bars(
         history=history,
         bounds=MoveBounds(flag_move=config.flag_move, reject_factor=config.reject_factor),
     )
-    by_rule = res.counts_by_rule()
-    yield dg.Output(
-        res.kept,
-        output_name="bars",
-        metadata={
-            "rows": res.kept.height,
-            "tickers": res.kept["ticker"].n_unique(),
-            "rows_in": current.height,
-            "rows_quarantined": res.quarantined.height,
-            "sessions_in_run": len(days),
-            # Run totals: per-partition counts only when the run is one partition.
-            **({"dagster/row_count": res.kept.height} if len(days) == 1 else {}),
+    sessions = [d.isoformat() for d in days]
+    rows_in = _counts(current, "partition_date")
+    rows_out = _counts(res.quarantined, "partition_date")
+    rules = _counts_by_rule(res.quarantined)
+    add_partition_metadata(
+        context,
+        "bars",
+        {
+            k: {"rows_in": rows_in.get(k, 0), "rows_quarantined": rows_out.get(k, 0)}
+            for k in sessions
         },
     )
-    yield dg.Output(
-        res.quarantined,
-        output_name="quarantined_bars",
-        metadata={"rows": res.quarantined.height, "by_rule": by_rule},
+    add_partition_metadata(
+        context, "quarantined_bars", {k: {"by_rule": rules.get(k, {})} for k in sessions}
     )
-    yield dg.AssetCheckResult(
-        check_name="large_moves",
-        asset_key="bars",
-        passed=res.flagged.height == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "n_flagged": res.flagged.height,
-            "flag_move": config.flag_move,
-            "flagged": dg.MetadataValue.md(markdown_table(res.flagged)),
-        },
+    if len(days) > 1:
+        context.log.info(
+            f"bars: {current.height} raw rows over {len(days)} sessions, {res.kept.height} kept, "
+            f"{res.quarantined.height} quarantined {res.counts_by_rule()}"
+        )
+    yield dg.Output(res.kept, output_name="bars")
+    yield dg.Output(res.quarantined, output_name="quarantined_bars")
+
+    flagged = res.flagged.with_columns(pl.col("date").cast(pl.String).alias("_session"))
+    moves = {}
+    for k in sessions:
+        rows = flagged.filter(pl.col("_session") == k).drop("_session")
+        moves[k] = (
+            rows.height == 0,
+            {
+                "n_flagged": rows.height,
+                "flag_move": config.flag_move,
+                **(
+                    {"flagged": dg.MetadataValue.md(markdown_table(rows.head(MAX_TABLE_ROWS)))}
+                    if rows.height
+                    else {}
+                ),
+            },
+        )
+    yield from session_check_results(
+        context, "bars", "large_moves", moves, severity=dg.AssetCheckSeverity.WARN
     )
-    share = res.quarantined.height / current.height if current.height else 0.0
-    yield dg.AssetCheckResult(
-        check_name="quarantine_share",
-        asset_key="bars",
-        passed=share <= config.warn_quarantine_share,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"share": round(share, 6), "by_rule": by_rule},
+    shares = {}
+    for k in sessions:
+        n_in, n_out = rows_in.get(k, 0), rows_out.get(k, 0)
+        share = n_out / n_in if n_in else 0.0
+        shares[k] = (
+            share <= config.warn_quarantine_share,
+            {
+                "share": round(share, 6),
+                "rows_in": n_in,
+                "rows_quarantined": n_out,
+                "by_rule": rules.get(k, {}),
+            },
+        )
+    yield from session_check_results(
+        context, "bars", "quarantine_share", shares, severity=dg.AssetCheckSeverity.WARN
     )
+
+
+def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """Rows per session (ISO date) of ``frame[column]``."""
+    return {d.isoformat(): n for d, n in frame.group_by(column).len().iter_rows()}
+
+
+def _counts_by_rule(quarantined: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Quarantined rows per session and first-failed rule (rules with rows only)."""
+    out: dict[str, dict[str, int]] = {}
+    for d, rule, n in quarantined.group_by("partition_date", "rule").len().sort("rule").iter_rows():
+        out.setdefault(d.isoformat(), {})[rule] = n
+    return out

@@ -2,7 +2,9 @@
 
 An asset returns one ``pl.DataFrame`` for its whole partition range; the IO manager splits it by the
 asset's ``partition_column`` (definition metadata, default ``date``) and replaces exactly the files
-of the run's partitions, writing an empty file (with the schema) for a session with no rows. Inputs
+of the run's partitions, writing an empty file (with the schema) for a session with no rows. Each
+partition's materialization gets its own file's ``rows`` (also ``dagster/row_count``), ``bytes``,
+``path`` and, where there is a ``ticker`` column, ``tickers``. Inputs
 load the upstream partitions the partition mapping asks for, concatenated in date order. An
 unpartitioned asset (``training_set``) is one file, ``<root>/<asset>/<asset>.parquet``, replaced
 atomically in the same way.
@@ -13,8 +15,22 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.market.ingest import split_by_partition
-from alphadag.market.storage import PartitionStore
+from alphadag.market.storage import PartitionStore, WrittenPartition
+
+
+def _file_metadata(w: WrittenPartition, frame: pl.DataFrame) -> dict:
+    """What one partition's file holds: rows, bytes, path and, with a ticker column, tickers."""
+    meta = {
+        "rows": w.rows,
+        "dagster/row_count": w.rows,
+        "bytes": w.bytes,
+        "path": dg.MetadataValue.path(w.path),
+    }
+    if "ticker" in frame.columns:
+        meta["tickers"] = frame["ticker"].n_unique()
+    return meta
 
 
 class ParquetPartitionIOManager(dg.ConfigurableIOManager):
@@ -43,13 +59,20 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
         column = (context.definition_metadata or {}).get("partition_column", "date")
         parts = split_by_partition(obj, column, days)
         written = self.store.write_many(self._dataset(context.asset_key), parts)
-        context.add_output_metadata(
+        # each partition's materialization carries its own file's figures, not the run's totals
+        add_partition_metadata(
+            context,
+            context.asset_key,
             {
-                "partitions_written": len(written),
-                "bytes_written": sum(w.bytes for w in written),
-                "path": dg.MetadataValue.path(written[-1].path) if written else "",
-            }
+                day.isoformat(): _file_metadata(w, parts[day])
+                for day, w in zip(sorted(parts), written, strict=True)
+            },
         )
+        if len(written) > 1:
+            context.log.info(
+                f"{context.asset_key.to_user_string()}: {len(written)} partitions, "
+                f"{sum(w.rows for w in written)} rows, {sum(w.bytes for w in written)} bytes written"
+            )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         if not context.has_asset_partitions:

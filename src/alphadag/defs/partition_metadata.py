@@ -1,0 +1,79 @@
+"""Materialization metadata per partition: each session of a ranged run carries its own figures.
+
+A ranged run (``BackfillPolicy.single_run()``) has one output per asset for the whole range, so
+``Output(metadata=...)`` lands on every partition's materialization alike. Dagster merges, per
+partition, the output's metadata with the metadata added for that partition key
+(``add_asset_metadata(..., partition_key=k)``; the partition's own wins), so per-session figures go
+through :func:`add_partition_metadata` and only facts true for every session stay on the output.
+
+Dagster internals, and why: ``StepExecutionContext.add_asset_metadata`` lists the run's whole
+partition range on every call and its accumulator copies every entry added so far, so N calls cost
+O(N^2): at 3,000 sessions about 0.8 s per asset in the accumulator alone (measured here), paid by
+each asset and again by the IO manager. This module validates the keys against the range once and
+adds all partitions in one accumulator update (``StepExecutionContext._metadata_accumulator``,
+``OutputMetadataAccumulator``/``AssetMetadataHandle`` of dagster 1.13), which is what
+``add_asset_metadata`` does per key. Where no step context exists (direct invocation of an asset
+in a test), the public ``add_asset_metadata`` is called per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster._core.errors import DagsterInvalidPropertyError
+
+
+def _step_context(context: Any):
+    """The ``StepExecutionContext`` behind an asset, check or output context, or None."""
+    try:
+        if isinstance(context, dg.OutputContext):
+            return context.step_context
+        return context.get_step_execution_context()
+    except (dg.DagsterInvariantViolationError, DagsterInvalidPropertyError):  # direct invocation
+        return None
+
+
+def add_partition_metadata(
+    context: Any,
+    asset_key: dg.AssetKey | str,
+    by_partition: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Attach ``by_partition[k]`` to the materialization of partition ``k`` of ``asset_key``.
+
+    ``context`` is the asset's ``AssetExecutionContext`` or an IO manager's ``OutputContext``.
+    Every key must be a partition of the run. One accumulator update for all of them.
+    """
+    if not by_partition:
+        return
+    key = dg.AssetKey.from_coercible(asset_key)
+    step = _step_context(context)
+    if step is None:
+        for partition, metadata in by_partition.items():
+            context.add_asset_metadata(metadata, asset_key=key, partition_key=partition)
+        return
+
+    from dagster._core.execution.context.metadata_logging import (
+        AssetMetadataHandle,
+        OutputMetadataAccumulator,
+    )
+
+    assets_def = step.assets_def
+    if assets_def is None or key not in assets_def.keys or assets_def.partitions_def is None:
+        raise dg.DagsterInvariantViolationError(
+            f"per-partition metadata for {key.to_user_string()}: not a partitioned asset of "
+            f"step {step.step.key}"
+        )
+    targeted = set(assets_def.partitions_def.get_partition_keys_in_range(step.partition_key_range))
+    stray = sorted(set(by_partition) - targeted)
+    if stray:
+        raise dg.DagsterInvariantViolationError(
+            f"per-partition metadata for {key.to_user_string()}: {stray[:3]} not in the run's range"
+        )
+    accumulated = step._metadata_accumulator  # internal: see the module docstring
+    merged = dict(accumulated.per_output_metadata)
+    for partition, metadata in by_partition.items():
+        handle = AssetMetadataHandle(asset_key=key, partition_key=partition)
+        merged[handle] = {**merged.get(handle, {}), **metadata}
+    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
