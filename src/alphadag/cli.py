@@ -9,11 +9,17 @@ does the same for any range of sessions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any, Protocol
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The levels ``--log-level`` accepts for Dagster's console logger (default WARNING)."""
 
 
 def _default_end() -> dt.date:
@@ -31,11 +37,407 @@ def _session_range(start: dt.date, end: dt.date) -> tuple[str, str]:
     return days[0].isoformat(), days[-1].isoformat()
 
 
+# --- progress of a run -----------------------------------------------------------------------
+#
+# ``execute_in_process`` stores every event of the run on the instance, and the instance hands each
+# stored event to the listeners registered for the run id (``DagsterInstance.add_event_listener``),
+# in the run's own thread. The CLI picks the run id itself, registers a ``RunProgress`` for it, and
+# the ``RunProgress`` counts materializations per asset and steps started and finished, and tells a
+# view: rich bars on a terminal, plain lines otherwise. With ``DAGSTER_EVENT_BATCH_SIZE`` set, the
+# materializations of one output are stored (and so arrive) together when the output ends.
+
+
+@dataclasses.dataclass
+class AssetProgress:
+    """One asset of a run: partitions materialized of those planned (1 when unpartitioned)."""
+
+    total: int
+    done: int = 0
+    started: float | None = None
+    """Clock time its step started (or its first materialization), ``None`` before."""
+    finished: float | None = None
+    """Clock time ``done`` reached ``total``."""
+    failed: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.total
+
+    def seconds(self, now: float) -> float:
+        """Seconds from its start to its completion (or to ``now``); 0 before it started."""
+        if self.started is None:
+            return 0.0
+        return (self.finished if self.finished is not None else now) - self.started
+
+
+class ProgressView(Protocol):
+    """What a display of a ``RunProgress`` is told."""
+
+    def start(self, run: RunProgress) -> None: ...
+    def step_started(self, run: RunProgress, step: str) -> None: ...
+    def materialized(self, run: RunProgress, asset: str) -> None: ...
+    def step_finished(self, run: RunProgress, step: str, outcome: str, seconds: float) -> None: ...
+    def close(self, run: RunProgress) -> None: ...
+
+
+class RunProgress:
+    """The progress of one run: partitions done per asset, steps started and finished.
+
+    ``totals`` maps each asset of the job to the partitions the run plans for it (1 when the run is
+    unpartitioned); ``step_assets`` maps step keys to the assets they materialize. Feed it the
+    run's events with :meth:`handle` (an instance event listener) or the ``on_*`` methods.
+    """
+
+    def __init__(
+        self,
+        job_name: str,
+        totals: Mapping[str, int],
+        step_assets: Mapping[str, Sequence[str]],
+        *,
+        partitioned: bool,
+        view: ProgressView,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job_name = job_name
+        self.partitioned = partitioned
+        self.assets = {key: AssetProgress(total) for key, total in totals.items()}
+        self.step_assets = {step: list(assets) for step, assets in step_assets.items()}
+        self.steps_started: dict[str, float] = {}
+        self.steps_finished: dict[str, str] = {}
+        self.view = view
+        self.clock = clock
+        self.t0 = clock()
+        self._broken = False
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.step_assets)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def running_steps(self) -> list[str]:
+        return [s for s in self.steps_started if s not in self.steps_finished]
+
+    def start(self) -> None:
+        self.t0 = self.clock()
+        self.view.start(self)
+
+    def close(self) -> None:
+        if not self._broken:
+            self.view.close(self)
+
+    def handle(self, entry: Any) -> None:
+        """An instance event listener: count the run's stored ``EventLogEntry``s.
+
+        A failure of the display never fails the run: it stops the display with one message.
+        """
+        if self._broken:
+            return
+        event = entry.dagster_event
+        if event is None:
+            return
+        try:
+            kind = event.event_type_value
+            if kind == "ASSET_MATERIALIZATION":
+                self.on_materialization(event.asset_key.to_user_string())
+            elif kind == "STEP_START":
+                self.on_step_start(event.step_key)
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+                self.on_step_end(event.step_key, kind.removeprefix("STEP_").lower())
+        except Exception as err:  # the display must not break the run
+            self._broken = True
+            print(f"alphadag: progress display stopped: {err!r}", file=sys.stderr)
+
+    def on_step_start(self, step: str) -> None:
+        now = self.clock()
+        self.steps_started.setdefault(step, now)
+        for asset in self.step_assets.get(step, ()):
+            if asset in self.assets and self.assets[asset].started is None:
+                self.assets[asset].started = now
+        self.view.step_started(self, step)
+
+    def on_materialization(self, asset: str) -> None:
+        now = self.clock()
+        progress = self.assets.setdefault(asset, AssetProgress(total=1))
+        if progress.started is None:
+            progress.started = now
+        progress.done += 1
+        if progress.complete and progress.finished is None:
+            progress.finished = now
+        self.view.materialized(self, asset)
+
+    def on_step_end(self, step: str, outcome: str) -> None:
+        """``outcome``: ``success``, ``failure`` or ``skipped``."""
+        now = self.clock()
+        self.steps_finished[step] = outcome
+        if outcome == "failure":
+            for asset in self.step_assets.get(step, ()):
+                if asset in self.assets and not self.assets[asset].complete:
+                    self.assets[asset].failed = True
+        seconds = now - self.steps_started.get(step, now)
+        self.view.step_finished(self, step, outcome, seconds)
+
+
+_OUTCOME_WORDS = {"success": "succeeded", "failure": "failed", "skipped": "skipped"}
+
+
+class PlainProgressView:
+    """Plain lines for logs and pipes: steps starting and ending, each asset when it completes,
+    and an asset's partial count at most every ``every`` seconds."""
+
+    def __init__(self, stream: IO[str], *, every: float = 10.0) -> None:
+        self.stream = stream
+        self.every = every
+        self._last_line: dict[str, float] = {}
+
+    def _line(self, run: RunProgress, text: str) -> None:
+        self.stream.write(f"[{run.elapsed():7.1f}s] {text}\n")
+        self.stream.flush()
+
+    def start(self, run: RunProgress) -> None:
+        if run.partitioned:
+            planned = ", ".join(f"{a} {p.total}" for a, p in run.assets.items())
+            self._line(run, f"{run.job_name}: {run.n_steps} steps; partitions planned: {planned}")
+        else:
+            self._line(run, f"{run.job_name}: {run.n_steps} steps, {len(run.assets)} assets")
+
+    def step_started(self, run: RunProgress, step: str) -> None:
+        self._line(run, f"step {step} started")
+
+    def materialized(self, run: RunProgress, asset: str) -> None:
+        progress = run.assets[asset]
+        now = run.clock()
+        if progress.complete:
+            if not run.partitioned:
+                done = sum(p.complete for p in run.assets.values())
+                self._line(
+                    run,
+                    f"{asset} materialized in {progress.seconds(now):.1f}s "
+                    f"({done}/{len(run.assets)} assets)",
+                )
+            elif progress.done == progress.total:
+                self._line(
+                    run,
+                    f"{asset} {progress.done}/{progress.total} partitions "
+                    f"in {progress.seconds(now):.1f}s",
+                )
+        else:
+            last = self._last_line.get(asset, progress.started)
+            if last is not None and now - last < self.every:
+                return
+            self._last_line[asset] = now
+            self._line(run, f"{asset} {progress.done}/{progress.total} partitions")
+
+    def step_finished(self, run: RunProgress, step: str, outcome: str, seconds: float) -> None:
+        for asset in run.step_assets.get(step, ()):
+            progress = run.assets.get(asset)
+            if progress is not None and not progress.complete:  # it never completed: say so
+                self._line(run, f"{asset} {progress.done}/{progress.total} partitions (incomplete)")
+        self._line(
+            run,
+            f"step {step} {_OUTCOME_WORDS.get(outcome, outcome)} in {seconds:.1f}s "
+            f"({len(run.steps_finished)}/{run.n_steps} steps)",
+        )
+
+    def close(self, run: RunProgress) -> None:
+        self._line(run, f"{run.job_name} ended")
+
+
+class RichProgressView:
+    """Live bars on a terminal (rich, a Dagster dependency): one row for the steps with the ones
+    running and the run's elapsed time, then one bar per asset (partitions done / total and the
+    asset's elapsed time), or one bar of assets done / total for an unpartitioned run. Each step's
+    end is printed above the bars; Dagster's log lines print above them too."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]:<10}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=self.console,
+            refresh_per_second=4,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, run: RunProgress) -> None:
+        from rich.markup import escape
+
+        self.progress.start()
+        self.steps = self.progress.add_task(
+            escape(run.job_name), total=max(run.n_steps, 1), unit="steps", status=""
+        )
+        if run.partitioned:
+            for asset, progress in run.assets.items():
+                self.tasks[asset] = self.progress.add_task(
+                    escape(asset), total=progress.total, start=False, unit="partitions", status=""
+                )
+        else:
+            self.tasks["*"] = self.progress.add_task(
+                "assets", total=max(len(run.assets), 1), unit="assets", status=""
+            )
+
+    def _status(self, run: RunProgress) -> None:
+        running = run.running_steps()
+        status = f"running: {', '.join(running)}" if running else ""
+        self.progress.update(self.steps, completed=len(run.steps_finished), status=status)
+
+    def step_started(self, run: RunProgress, step: str) -> None:
+        self._status(run)
+        if run.partitioned:
+            for asset in run.step_assets.get(step, ()):
+                if asset in self.tasks:
+                    self.progress.start_task(self.tasks[asset])
+
+    def materialized(self, run: RunProgress, asset: str) -> None:
+        if not run.partitioned:
+            done = sum(p.complete for p in run.assets.values())
+            self.progress.update(self.tasks["*"], completed=done, status=asset)
+            return
+        if asset not in self.tasks:
+            return
+        task = self.tasks[asset]
+        self.progress.start_task(task)
+        self.progress.update(task, completed=run.assets[asset].done)
+
+    def step_finished(self, run: RunProgress, step: str, outcome: str, seconds: float) -> None:
+        from rich.markup import escape
+
+        self._status(run)
+        for asset in run.step_assets.get(step, ()):
+            if asset in self.tasks and run.assets[asset].failed:
+                self.progress.update(self.tasks[asset], status="[red]failed")
+                self.progress.stop_task(self.tasks[asset])
+        color = {"success": "green", "failure": "red"}.get(outcome, "yellow")
+        word = _OUTCOME_WORDS.get(outcome, outcome)
+        self.progress.console.print(
+            f"step {escape(step)} [{color}]{word}[/{color}] in {seconds:.1f}s"
+        )
+
+    def close(self, run: RunProgress) -> None:
+        self._status(run)
+        self.progress.stop_task(self.steps)
+        self.progress.stop()
+
+
+def planned_totals(job: Any, partition_keys: Sequence[str] | None) -> dict[str, int]:
+    """Per asset of ``job``'s selection, the partitions a run over ``partition_keys`` (one key
+    per partition, the run's range) materializes: their number, or 1 without partitions."""
+    totals: dict[str, int] = {}
+    layer = job.asset_layer
+    for key in sorted(layer.selected_asset_keys, key=lambda k: k.to_user_string()):
+        partitioned = layer.get(key).partitions_def is not None
+        n = len(partition_keys) if partitioned and partition_keys is not None else 1
+        totals[key.to_user_string()] = n
+    return totals
+
+
+def step_assets(job: Any) -> dict[str, list[str]]:
+    """Per step (node) of ``job``, the selected assets it materializes (none for a check step)."""
+    import dagster as dg
+    from dagster._core.definitions.dependency import NodeHandle
+
+    layer = job.asset_layer
+    out: dict[str, list[str]] = {}
+    for node in job.graph.nodes:
+        keys = layer.get_selected_entity_keys_for_node(NodeHandle(node.name, None))
+        out[node.name] = sorted(k.to_user_string() for k in keys if isinstance(k, dg.AssetKey))
+    return out
+
+
+def range_partition_keys(job: Any, first: str, last: str) -> list[str]:
+    """The partition keys of ``job`` from ``first`` to ``last`` (a ranged run's partitions)."""
+    import dagster as dg
+
+    return list(job.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
+
+
+def progress_view(mode: str, stream: IO[str] | None = None) -> ProgressView | None:
+    """The display for ``mode``: ``off`` none, ``bars`` rich bars, ``plain`` lines, and ``auto``
+    bars when ``stream`` (stderr by default) is a terminal, plain lines otherwise."""
+    stream = stream if stream is not None else sys.stderr
+    if mode == "off":
+        return None
+    if mode == "auto":
+        mode = "bars" if stream.isatty() else "plain"
+    if mode == "bars":
+        from rich.console import Console
+
+        return RichProgressView(Console(file=stream))
+    return PlainProgressView(stream)
+
+
+def _execute(
+    job: Any,
+    *,
+    tags: Mapping[str, str] | None,
+    run_config: Mapping,
+    progress: str,
+    partition_keys: Sequence[str] | None,
+) -> Any:
+    """``job.execute_in_process`` on the current instance, with a progress display unless
+    ``progress`` is ``off``."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    run_id = str(uuid.uuid4())
+    view = progress_view(progress)
+    tracker = None
+    if view is not None:
+        tracker = RunProgress(
+            job.name,
+            planned_totals(job, partition_keys),
+            step_assets(job),
+            partitioned=partition_keys is not None,
+            view=view,
+        )
+        instance.add_event_listener(run_id, tracker.handle)
+        tracker.start()
+    try:
+        return job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            tags=dict(tags) if tags else None,
+            run_config=dict(run_config),
+            raise_on_error=False,
+        )
+    finally:
+        if tracker is not None:
+            tracker.close()
+
+
+def _run_config(log_level: str, **extra: Any) -> dict:
+    """The run config of a CLI run: the console logger at ``log_level`` and ``extra`` sections."""
+    if log_level not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}, **extra}
+
+
 def materialize_range(
-    job_name: str, start: dt.date, end: dt.date, *, log_level: str = "WARNING"
+    job_name: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    log_level: str = "WARNING",
+    progress: str = "off",
 ) -> dict:
     """Run ``job_name`` once over the sessions from ``start`` to ``end`` on the current instance.
 
+    ``log_level`` is the console logger's level; ``progress`` the display while the run executes
+    (``auto``, ``bars``, ``plain`` or ``off``, see :func:`progress_view`).
     Returns a summary: run id, success, seconds, materializations and check outcomes.
     """
     import dagster as dg
@@ -44,17 +446,17 @@ def materialize_range(
 
     first, last = _session_range(start, end)
     job = defs().resolve_job_def(job_name)
-    instance = dg.DagsterInstance.get()
     started = time.monotonic()
-    result = job.execute_in_process(
-        instance=instance,
+    result = _execute(
+        job,
         tags={
             "dagster/asset_partition_range_start": first,
             "dagster/asset_partition_range_end": last,
             "alphadag/kind": "backfill",
         },
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        raise_on_error=False,
+        run_config=_run_config(log_level),
+        progress=progress,
+        partition_keys=range_partition_keys(job, first, last) if progress != "off" else None,
     )
     checks: dict[str, bool] = {}
     warnings: set[str] = set()
@@ -85,25 +487,29 @@ def failed_error_checks(summary: dict) -> list[str]:
     return [k for k, ok in summary["checks"].items() if not ok and k not in warn]
 
 
-def run_unpartitioned(job_name: str, *, tags: dict | None = None, ops: dict | None = None) -> dict:
+def run_unpartitioned(
+    job_name: str,
+    *,
+    tags: dict | None = None,
+    ops: dict | None = None,
+    log_level: str = "WARNING",
+    progress: str = "off",
+) -> dict:
     """Run an unpartitioned job on the current instance; its materializations' metadata merged.
 
+    ``log_level`` and ``progress`` as in :func:`materialize_range`.
     Returns ``{"run_id", "success", "seconds", **metadata}``.
     """
-    import dagster as dg
-
     from alphadag.definitions import defs
 
     job = defs().resolve_job_def(job_name)
     started = time.monotonic()
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
+    result = _execute(
+        job,
         tags=tags,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            **({"ops": ops} if ops else {}),
-        },
-        raise_on_error=False,
+        run_config=_run_config(log_level, **({"ops": ops} if ops else {})),
+        progress=progress,
+        partition_keys=None,
     )
     meta: dict = {"run_id": result.run_id, "success": result.success}
     for ev in result.get_asset_materialization_events():
@@ -112,21 +518,23 @@ def run_unpartitioned(job_name: str, *, tags: dict | None = None, ops: dict | No
     return meta
 
 
-def train_model() -> dict:
-    """Run ``train_job`` (unpartitioned) on the current instance; the ``return_model`` metadata."""
-    return run_unpartitioned("train_job", tags={"alphadag/kind": "train"})
+def train_model(**run_opts: Any) -> dict:
+    """Run ``train_job`` (unpartitioned) on the current instance; the ``return_model`` metadata.
+
+    ``run_opts``: ``log_level`` and ``progress`` of :func:`run_unpartitioned`."""
+    return run_unpartitioned("train_job", tags={"alphadag/kind": "train"}, **run_opts)
 
 
 DEMO_SERVING_SESSIONS = 30
 """The demo scores the sample's last 30 sessions with the champion, then scores the matured ones."""
 
 
-def serve_recent(end: dt.date, n_sessions: int) -> dict:
+def serve_recent(end: dt.date, n_sessions: int, **run_opts: Any) -> dict:
     """Run ``serving_job`` (predictions + prediction_scores) over the last ``n_sessions`` to ``end``."""
     from alphadag.market.calendar import sessions
 
     days = sessions(end - dt.timedelta(days=2 * n_sessions + 10), end)[-n_sessions:]
-    return materialize_range("serving_job", days[0], days[-1])
+    return materialize_range("serving_job", days[0], days[-1], **run_opts)
 
 
 def _print_serving(summary: dict) -> None:
@@ -185,12 +593,13 @@ def _print_serving(summary: dict) -> None:
     )
 
 
-def backtest_report(start: str, end: dt.date) -> dict:
+def backtest_report(start: str, end: dt.date, **run_opts: Any) -> dict:
     """Run ``backtest_job`` over ``start``..``end``: the built-in strategies, the walk-forward
     model signal and buy-and-hold of the S&P 500; the ``backtest_report`` metadata."""
     return run_unpartitioned(
         "backtest_job",
         ops={"backtest_report": {"config": {"start": start, "end": end.isoformat()}}},
+        **run_opts,
     )
 
 
@@ -307,28 +716,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"alphadag demo: sample universe, sessions {start} .. {end}")
     print(f"   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}  data={settings.data_root()}")
     t0 = time.monotonic()
-    summary = materialize_range("daily_data_job", start, end)
+    opts = _run_opts(args)
+    summary = materialize_range("daily_data_job", start, end, **opts)
     _print_summary(summary)
     print("\nProduced:")
     _data_summary()
-    training = train_model() if summary["success"] else {"success": False}
+    training = train_model(**opts) if summary["success"] else {"success": False}
     if summary["success"]:
         _print_training(training)
     serving = {"success": False, "checks": {}}
     backtest = {"success": False}
     if training["success"]:
-        serving = serve_recent(end, DEMO_SERVING_SESSIONS)
+        serving = serve_recent(end, DEMO_SERVING_SESSIONS, **opts)
         _print_summary(serving)
         _print_serving(serving)
         benchmark_end = _last_bar("^GSPC")
         if benchmark_end is not None:  # the sample's S&P 500 series ends in 2018
             print("\n   strategies against the S&P 500 over its last three years in the sample:")
             vs_index = backtest_report(
-                (benchmark_end - dt.timedelta(days=3 * 365)).isoformat(), benchmark_end
+                (benchmark_end - dt.timedelta(days=3 * 365)).isoformat(), benchmark_end, **opts
             )
             _print_backtest(vs_index)
         print("\n   strategies and the walk-forward model signal over the model's test period:")
-        backtest = backtest_report(training["segments"]["test_start"], end)
+        backtest = backtest_report(training["segments"]["test_start"], end, **opts)
         _print_backtest(backtest)
     print(
         f"\nTotal {time.monotonic() - t0:.1f}s. Open the Dagster UI with `make dev` -> http://127.0.0.1:3000"
@@ -346,9 +756,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     """Run a job over a session range."""
-    summary = materialize_range(args.job, args.start, args.end)
+    summary = materialize_range(args.job, args.start, args.end, **_run_opts(args))
     _print_summary(summary)
     return 0 if summary["success"] else 1
+
+
+def _run_opts(args: argparse.Namespace) -> dict:
+    """``log_level`` and ``progress`` of the runs of a ``demo`` or ``materialize`` command."""
+    return {"log_level": args.log_level, "progress": "off" if args.no_progress else "auto"}
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="WARNING",
+        type=str.upper,
+        help="level of Dagster's console logger (stderr) during the runs (default: WARNING)",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress display; by default bars per asset (partitions done / total, elapsed) "
+        "are drawn on stderr when it is a terminal, plain lines otherwise",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,11 +789,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="materialize the whole graph for the configured history")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=None)
     demo.add_argument("--end", type=dt.date.fromisoformat, default=None)
+    _add_run_options(demo)
     demo.set_defaults(func=cmd_demo)
     mat = sub.add_parser("materialize", help="run a job over a range of sessions")
     mat.add_argument("--job", default="ingest_job")
     mat.add_argument("--start", type=dt.date.fromisoformat, required=True)
     mat.add_argument("--end", type=dt.date.fromisoformat, required=True)
+    _add_run_options(mat)
     mat.set_defaults(func=cmd_materialize)
     from alphadag.backtest.cli import register as register_backtest
 
