@@ -61,7 +61,7 @@ def test_partition_run_is_stored_in_postgres(pg_instance, pg_database, tmp_path)
     from alphadag.definitions import defs
 
     assert type(pg_instance.run_storage).__name__ == "PostgresRunStorage"
-    assert type(pg_instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(pg_instance.event_log_storage).__name__ == "PostgresBatchEventLogStorage"
     job = defs().resolve_job_def("ingest_job")
     result = job.execute_in_process(
         instance=pg_instance,

@@ -88,4 +88,7 @@ def test_production_instance_keeps_the_queue_semantics():
         prod["concurrency"]["runs"]["tag_concurrency_limits"]
         == local["concurrency"]["runs"]["tag_concurrency_limits"]
     )
-    assert set(prod["storage"]) == {"postgres"}
+    assert prod["run_storage"]["class"] == "PostgresRunStorage"
+    assert prod["schedule_storage"]["class"] == "PostgresScheduleStorage"
+    assert prod["event_log_storage"]["class"] == "PostgresBatchEventLogStorage"
+    assert prod["event_log_storage"]["config"]["event_batch_size"] > 0
