@@ -3,7 +3,9 @@
 ``alphadag demo`` materializes the whole asset graph that exists so far for the configured history
 as ranged runs on the instance in ``DAGSTER_HOME`` (the embedded default: ``.dagster_home``), so the
 runs and materializations then show in the Dagster UI. ``alphadag materialize --start --end``
-does the same for any range of sessions.
+does the same for any range of sessions. While a run executes, both show its progress on stderr
+(per asset, partitions done / total and the elapsed time; ``--no-progress`` turns it off) and
+``--log-level`` sets the level of Dagster's console logger; the summary follows on stdout.
 """
 
 from __future__ import annotations
@@ -270,6 +272,8 @@ class RichProgressView:
             TextColumn("{task.fields[status]}"),
             console=self.console,
             refresh_per_second=4,
+            # prints of the run land above the bars, unless stdout goes elsewhere (a file, a pipe)
+            redirect_stdout=sys.stdout.isatty(),
         )
         self.tasks: dict[str, Any] = {}
 
@@ -784,7 +788,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``alphadag`` command."""
-    parser = argparse.ArgumentParser(prog="alphadag", description=__doc__.splitlines()[0])
+    description = __doc__.splitlines()[0].replace("``", "")  # plain text, no RST
+    parser = argparse.ArgumentParser(prog="alphadag", description=description)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="materialize the whole graph for the configured history")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=None)

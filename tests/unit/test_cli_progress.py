@@ -275,6 +275,9 @@ def test_log_level_and_no_progress_options(command):
 
 
 def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--help"])
+    assert "`" not in capsys.readouterr().out
     for command in ("materialize", "demo"):
         with pytest.raises(SystemExit):
             cli.build_parser().parse_args([command, "--help"])
