@@ -21,6 +21,7 @@ import dagster as dg
 import polars as pl
 import pytest
 from run_results import checks_by_name as _checks
+from run_results import checks_by_session as _by_session
 from run_results import materializations as _materializations
 from run_results import metadata_values as _meta
 
@@ -111,15 +112,33 @@ def faulty_run(run_ingest, market, tmp_path_factory) -> RangedRun:
     return RangedRun(result, root, _snapshot(root), started, ended)
 
 
+KEYS = [d.isoformat() for d in ALL_SESSIONS]
+
+
 def test_ranged_run_succeeds_and_blocking_checks_pass(faulty_run):
+    """Every check records one evaluation per session of the range, each of that session."""
     result = faulty_run.result
     assert result.success
-    checks = _checks(result)
+    checks = _by_session(result)
+    assert set(checks) == {
+        "bars_pandera_schema",
+        "bars_gx_suite",
+        "bars_sessions_complete",
+        "large_moves",
+        "quarantine_share",
+    }
+    for name, by_session in checks.items():
+        assert sorted(by_session) == KEYS, name
     for name in ("bars_pandera_schema", "bars_gx_suite", "bars_sessions_complete"):
-        assert checks[name].passed, (name, _meta(checks[name]))
-        assert checks[name].severity == dg.AssetCheckSeverity.ERROR
-    assert _meta(checks["bars_pandera_schema"])["rows_checked"] == KEPT_ROWS
-    assert _meta(checks["bars_gx_suite"])["gx_failed_count"] == 0
+        for key, ev in checks[name].items():
+            assert ev.passed, (name, key, _meta(ev))
+            assert ev.severity == dg.AssetCheckSeverity.ERROR and ev.blocking
+    rows = {k: _meta(ev)["rows_checked"] for k, ev in checks["bars_pandera_schema"].items()}
+    assert rows == {
+        k: faulty_run.read("bars", d).height for k, d in zip(KEYS, ALL_SESSIONS, strict=True)
+    }
+    assert sum(rows.values()) == KEPT_ROWS
+    assert all(_meta(ev)["gx_failed_count"] == 0 for ev in checks["bars_gx_suite"].values())
     for asset in DATASETS:
         partitions = sorted(m.partition for m in _materializations(result, asset))
         assert partitions == [d.isoformat() for d in ALL_SESSIONS], asset
@@ -182,28 +201,26 @@ def test_rows_are_conserved_per_partition(faulty_run):
 
 
 def test_warn_checks_reflect_the_faults(faulty_run):
-    checks = _checks(faulty_run.result)
-    share = checks["quarantine_share"]
-    assert share.severity == dg.AssetCheckSeverity.WARN
-    assert not share.passed  # 6 of 102 rows is far above the 1% warning level
-    meta = _meta(share)
-    assert meta["share"] == round(len(EXPECTED_QUARANTINE) / RAW_ROWS, 6)
-    assert meta["by_rule"] == {
-        "ticker_canonical": 0,
-        "date_is_session": 1,
-        "close_present": 0,
-        "price_finite_positive": 2,
-        "high_consistent": 1,
-        "low_consistent": 0,
-        "volume_valid": 0,
-        "unique_ticker_date": 1,
-        "max_daily_move": 1,
-    }
-    moves = checks["large_moves"]
-    assert moves.severity == dg.AssetCheckSeverity.WARN
+    """quarantine_share fails exactly the sessions with a quarantined row, with their own share."""
+    checks = _by_session(faulty_run.result)
+    rule = {p.isoformat(): r for _, _, p, r in EXPECTED_QUARANTINE}
+    for key, share in checks["quarantine_share"].items():
+        assert share.severity == dg.AssetCheckSeverity.WARN
+        meta = _meta(share)
+        n_in = faulty_run.read("raw_bars", D.fromisoformat(key)).height
+        if key in rule:  # 1 of 5 (or of 6, with the duplicate or the off-calendar copy) > 1%
+            assert not share.passed, key
+            assert meta["share"] == round(1 / n_in, 6) and meta["rows_quarantined"] == 1
+            assert meta["by_rule"] == {rule[key]: 1}
+        else:
+            assert share.passed, key
+            assert meta["share"] == 0.0 and meta["by_rule"] == {}
+        assert meta["rows_in"] == n_in
+    assert {k for k, ev in checks["quarantine_share"].items() if not ev.passed} == set(rule)
     # the 10x spike is beyond the reject band: quarantined, not merely flagged
-    assert moves.passed
-    assert _meta(moves)["n_flagged"] == 0
+    for moves in checks["large_moves"].values():
+        assert moves.severity == dg.AssetCheckSeverity.WARN
+        assert moves.passed and _meta(moves)["n_flagged"] == 0
 
 
 def test_large_moves_flags_a_spike_kept_by_a_wider_reject_band(run_ingest, market, data_root):
@@ -216,42 +233,56 @@ def test_large_moves_flags_a_spike_kept_by_a_wider_reject_band(run_ingest, marke
         run_config=config,
     )
     assert result.success  # WARN checks never fail a run
-    checks = _checks(result)
-    assert not checks["large_moves"].passed
-    meta = _meta(checks["large_moves"])
+    checks = _by_session(result)
+    moves = checks["large_moves"]
+    assert sorted(moves) == [d.isoformat() for d in sessions("2024-03-07", "2024-03-14")]
+    assert [k for k, ev in moves.items() if not ev.passed] == ["2024-03-14"]
+    meta = _meta(moves["2024-03-14"])
     assert meta["n_flagged"] == 1
     assert "AAA" in meta["flagged"] and "2024-03-14" in meta["flagged"]
-    assert checks["quarantine_share"].passed
-    assert _meta(checks["quarantine_share"])["share"] == 0.0
+    assert all("flagged" not in _meta(ev) for k, ev in moves.items() if k != "2024-03-14")
+    for share in checks["quarantine_share"].values():
+        assert share.passed and _meta(share)["share"] == 0.0
     kept = _read(data_root, "bars", D(2024, 3, 14)).filter(pl.col("ticker") == "AAA")
     before = _read(data_root, "bars", D(2024, 3, 13)).filter(pl.col("ticker") == "AAA")
     assert kept["close"][0] / before["close"][0] > 5
 
 
 def test_materialization_metadata(faulty_run):
-    """A ranged run has one output per asset for the whole range, so every partition's
-    materialization carries the run's figures: rows, source, fetch time, coverage."""
+    """Each partition's materialization carries its own session's figures (rows, tickers, path
+    and bytes of its file), plus what holds for every session of the run (source, fetch time,
+    coverage); no run totals."""
     result = faulty_run.result
+    for name in DATASETS:
+        mats = _materializations(result, name)
+        assert sorted(m.partition for m in mats) == KEYS
+        for mat in mats:
+            meta, day = _meta(mat), D.fromisoformat(mat.partition)
+            frame = faulty_run.read(name, day)
+            assert meta["rows"] == meta["dagster/row_count"] == frame.height, (name, day)
+            assert meta["tickers"] == frame["ticker"].n_unique()
+            assert meta["path"] == str(_path(faulty_run.root, name, day))
+            assert meta["bytes"] == len(faulty_run.files[_rel(name, day)].data)
+            assert not {"sessions", "sessions_in_run", "partitions_written"} & meta.keys()
     for mat in _materializations(result, "raw_bars"):
         meta = _meta(mat)
         assert meta["source"] == "synthetic"
-        assert meta["rows"] == RAW_ROWS
-        assert meta["tickers"] == N_TICKERS
-        assert meta["sessions"] == len(ALL_SESSIONS)
         assert meta["fetch_seconds"] >= 0
         fetched = dt.datetime.fromisoformat(meta["fetched_at"])
         assert faulty_run.started <= fetched <= faulty_run.ended
         assert meta["coverage"] == "2024-01-02 .. 2024-03-28"
-        assert meta["partitions_written"] == len(ALL_SESSIONS)
+        assert meta["beyond_source_coverage"] == (D.fromisoformat(mat.partition) in BEYOND)
+    quarantined = {p.isoformat() for _, _, p, _ in EXPECTED_QUARANTINE}
     for mat in _materializations(result, "bars"):
-        meta = _meta(mat)
-        assert meta["rows"] == KEPT_ROWS
-        assert meta["rows_in"] == RAW_ROWS
-        assert meta["rows_quarantined"] == len(EXPECTED_QUARANTINE)
+        meta, day = _meta(mat), D.fromisoformat(mat.partition)
+        assert meta["rows_in"] == faulty_run.read("raw_bars", day).height
+        assert meta["rows_quarantined"] == (mat.partition in quarantined)
     for mat in _materializations(result, "quarantined_bars"):
         meta = _meta(mat)
-        assert meta["rows"] == len(EXPECTED_QUARANTINE)
-        assert meta["by_rule"]["max_daily_move"] == 1
+        assert sum(meta["by_rule"].values()) == meta["rows"] == (mat.partition in quarantined)
+    by_day = {m.partition: _meta(m) for m in _materializations(result, "bars")}
+    assert len({m["rows"] for m in by_day.values()}) > 1  # the sessions differ
+    assert by_day["2024-03-14"]["rows"] == N_TICKERS - 1  # the spike was rejected
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,8 +331,8 @@ def test_one_partition_rerun_rewrites_only_its_own_files(rerun):
 def test_single_partition_metadata_counts_that_partition(rerun):
     result = rerun.results[0]
     (raw,) = _materializations(result, "raw_bars")
-    assert _meta(raw)["rows"] == N_TICKERS and _meta(raw)["sessions"] == 1
-    assert _meta(raw)["sessions_beyond_source_coverage"] == 0
+    assert _meta(raw)["rows"] == N_TICKERS and _meta(raw)["tickers"] == N_TICKERS
+    assert _meta(raw)["beyond_source_coverage"] is False
     (bars,) = _materializations(result, "bars")
     assert _meta(bars)["rows"] == _meta(bars)["dagster/row_count"] == N_TICKERS - 1
     (quarantined,) = _materializations(result, "quarantined_bars")
@@ -351,14 +382,12 @@ def test_sessions_beyond_coverage_are_empty_partitions(faulty_run):
         for name in DATASETS:
             assert faulty_run.read(name, day).height == 0, (name, day)
         assert dict(faulty_run.read("bars", day).schema) == BARS_SCHEMA
-    complete = _checks(faulty_run.result)["bars_sessions_complete"]
-    assert complete.passed
-    meta = _meta(complete)
-    assert meta["sessions"] == len(ALL_SESSIONS)
-    assert meta["sessions_beyond_coverage"] == len(BEYOND) == 5
-    assert meta["empty_sessions_in_coverage"] == 0
-    raw_meta = _meta(_materializations(faulty_run.result, "raw_bars")[0])
-    assert raw_meta["sessions_beyond_source_coverage"] == len(BEYOND)
+    complete = _by_session(faulty_run.result)["bars_sessions_complete"]
+    assert all(ev.passed for ev in complete.values())
+    beyond = {k for k, ev in complete.items() if _meta(ev)["beyond_coverage"]}
+    assert beyond == {d.isoformat() for d in BEYOND} and len(beyond) == 5
+    assert all(_meta(complete[d.isoformat()])["rows"] == 0 for d in BEYOND)
+    assert all(_meta(complete[d.isoformat()])["rows"] > 0 for d in COVERED)
 
 
 def _vendor_csv(path: Path, days: list[str], base: float) -> None:
@@ -387,15 +416,15 @@ def test_empty_session_inside_coverage_fails_the_blocking_check(run_ingest, data
     result = run_ingest(data_root, "2024-01-02", "2024-01-08", market_data=market_data)
 
     assert not result.success
-    checks = _checks(result)
+    checks = _by_session(result)
     complete = checks["bars_sessions_complete"]
-    assert not complete.passed
-    assert complete.severity == dg.AssetCheckSeverity.ERROR
-    meta = _meta(complete)
-    assert meta["empty_sessions_in_coverage"] == 1
-    assert "2024-01-04" in meta["empty_sessions"]
-    assert all(d not in meta["empty_sessions"] for d in days)
-    assert checks["bars_pandera_schema"].passed and checks["bars_gx_suite"].passed
+    assert sorted(complete) == [*days[:2], "2024-01-04", *days[2:]]
+    assert [k for k, ev in complete.items() if not ev.passed] == ["2024-01-04"]
+    assert complete["2024-01-04"].severity == dg.AssetCheckSeverity.ERROR
+    assert _meta(complete["2024-01-04"])["rows"] == 0
+    assert all(_meta(complete[d])["rows"] == 2 for d in days)
+    for name in ("bars_pandera_schema", "bars_gx_suite"):
+        assert all(ev.passed for ev in checks[name].values()), name
     failures = [e for e in result.all_events if e.is_step_failure]
     assert len(failures) == 1
     error = failures[0].event_specific_data.error
@@ -511,5 +540,4 @@ def test_raw_bars_attributes_an_off_calendar_row_to_the_next_session(market):
     assert frame.height == N_TICKERS + 1
     assert frame["partition_date"].unique().to_list() == [D(2024, 3, 11)]
     assert frame.filter(pl.col("date") == D(2024, 3, 10))["ticker"].to_list() == ["EEE"]
-    assert out.metadata["rows"].value == N_TICKERS + 1
     assert out.metadata["source"].value == "synthetic"

@@ -12,8 +12,8 @@ O(N^2): at 3,000 sessions about 0.8 s per asset in the accumulator alone (measur
 each asset and again by the IO manager. This module validates the keys against the range once and
 adds all partitions in one accumulator update (``StepExecutionContext._metadata_accumulator``,
 ``OutputMetadataAccumulator``/``AssetMetadataHandle`` of dagster 1.13), which is what
-``add_asset_metadata`` does per key. Where no step context exists (direct invocation of an asset
-in a test), the public ``add_asset_metadata`` is called per key.
+``add_asset_metadata`` does per key. A direct invocation of an asset (a test calling the function)
+has no step context and keeps no asset metadata: nothing is added there.
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ def add_partition_metadata(
         return
     key = dg.AssetKey.from_coercible(asset_key)
     step = _step_context(context)
-    if step is None:
-        for partition, metadata in by_partition.items():
-            context.add_asset_metadata(metadata, asset_key=key, partition_key=partition)
+    if step is None:  # a direct invocation: Dagster keeps no asset metadata there
         return
 
     from dagster._core.execution.context.metadata_logging import (

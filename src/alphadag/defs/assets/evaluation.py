@@ -12,6 +12,7 @@ import math
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.pipelines.partitions import (
     full_history_backfill,
     partition_days,
@@ -52,24 +53,35 @@ def prediction_scores(
     scores = pl.concat(
         [score_predictions(predictions.filter(pl.col("date") <= d), bars, d) for d in days]
     )
-    last = scores.tail(1).to_dicts()[0] if scores.height else {}
-    figures = ["ic", "rank_ic", "hit_rate", "coverage"] + [
-        f"{f}_{w}" for w in ROLLING_WINDOWS for f in ("ic", "rank_ic", "hit_rate", "coverage")
-    ]
-    return dg.Output(
-        scores,
-        metadata={
-            "rows": scores.height,
-            "matured_prediction_dates": scores.height,
-            **{
-                f: float(last[f])
-                for f in figures
-                if last.get(f) is not None and math.isfinite(last[f])
-            },
-            **(
-                {"prediction_date": last["prediction_date"].isoformat()}
-                if last
-                else {"note": f"no prediction matured on {days[-1]}"}
-            ),
-        },
+    parts = {k[0]: p for k, p in scores.partition_by("date", as_dict=True).items()}
+    add_partition_metadata(
+        context,
+        "prediction_scores",
+        {d.isoformat(): _session_figures(parts.get(d, scores.clear()), d) for d in days},
     )
+    if len(days) > 1:
+        context.log.info(
+            f"prediction_scores: {scores.height} matured dates over {len(days)} sessions"
+        )
+    return dg.Output(scores)
+
+
+FIGURES = ["ic", "rank_ic", "hit_rate", "coverage"] + [
+    f"{f}_{w}" for w in ROLLING_WINDOWS for f in ("ic", "rank_ic", "hit_rate", "coverage")
+]
+
+
+def _session_figures(scores: pl.DataFrame, day) -> dict:
+    """The scores of one scoring session as numeric metadata (its last matured date's row)."""
+    last = scores.tail(1).to_dicts()[0] if scores.height else {}
+    return {
+        "matured_prediction_dates": scores.height,
+        **{
+            f: float(last[f]) for f in FIGURES if last.get(f) is not None and math.isfinite(last[f])
+        },
+        **(
+            {"prediction_date": last["prediction_date"].isoformat()}
+            if last
+            else {"note": f"no prediction matured on {day}"}
+        ),
+    }

@@ -13,6 +13,8 @@ import zlib
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
 from alphadag.defs.pipelines.partitions import (
     FROM_FIRST_SESSION,
@@ -47,6 +49,56 @@ def _null_share(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
     return {c: round(n / frame.height, 4) for c, n in zip(columns, nulls, strict=True)}
 
 
+def _by_session(frame: pl.DataFrame, days: list) -> dict:
+    """``frame`` split by its ``date`` into one (possibly empty) frame per session of ``days``."""
+    parts = {k[0]: p for k, p in frame.partition_by("date", as_dict=True).items()}
+    return {d: parts.get(d, frame.clear()) for d in days}
+
+
+def _contract_by_session(own: pl.DataFrame, bars: pl.DataFrame, sessions: list[str]) -> dict:
+    """features_contract per session from one validation of the whole range.
+
+    A pandera failure case names its row (``index``); a null-rule case names "TICKER DATE"
+    (tickers have no whitespace). A case that names neither fails every session.
+    """
+    report = check_features(own, bars)
+    dates = own["date"].cast(pl.String).to_list()
+    cases: dict[str | None, list[dict]] = {}
+    for case in report.failure_cases:
+        index = case.get("index")
+        if isinstance(index, int) and 0 <= index < len(dates):
+            session = dates[index]
+        elif case.get("check") == "null_outside_warmup":
+            session = str(case.get("failure_case", "")).split(" ")[1]
+        else:
+            session = None
+        cases.setdefault(session if session in sessions else None, []).append(case)
+    rows = {k: n for k, n in own.group_by(pl.col("date").cast(pl.String)).len().iter_rows()}
+    out = {}
+    for k in sessions:
+        failures = cases.get(None, []) + cases.get(k, [])
+        by_check: dict[str, int] = {}
+        for case in failures:
+            key = f"{case.get('column') or 'frame'}:{case.get('check')}"
+            by_check[key] = by_check.get(key, 0) + 1
+        out[k] = (
+            not failures,
+            {
+                "rows_checked": rows.get(k, 0),
+                "n_failure_cases": len(failures),
+                **(
+                    {
+                        "failures_by_check": by_check,
+                        "failure_cases": failures[:MAX_TABLE_ROWS],
+                    }
+                    if failures
+                    else {}
+                ),
+            },
+        )
+    return out
+
+
 @dg.asset(
     partitions_def=sessions_partitions,
     backfill_policy=full_history_backfill,
@@ -69,8 +121,11 @@ def _null_share(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
             asset="features",
             blocking=True,
             description="pandera schema: Float64, finite; nulls only in warm-up or OHLCV on "
-            "close-only rows.",
+            "close-only rows. One evaluation per session.",
+            partitions_def=sessions_partitions,
         ),
+        # Unpartitioned on purpose: the audit samples tickers and cut dates across the run's
+        # range to test the feature code, a property of no single session.
         dg.AssetCheckSpec(
             "features_no_lookahead",
             asset="features",
@@ -88,19 +143,34 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, bars: pl
     days = partition_days(context)
     table = compute_features(bars)
     own = table.filter(pl.col("date").is_in(days)).sort("date", "ticker")
-    yield dg.Output(
-        own,
-        metadata={
-            "rows": own.height,
-            "tickers": own["ticker"].n_unique(),
-            "sessions_in_run": len(days),
-            "history_rows_read": bars.height,
-            "null_share": _null_share(own, list(FEATURE_COLUMNS)),
+    sessions = [d.isoformat() for d in days]
+    # bars rows up to and including each session: what a one-session run of it reads
+    counts = bars.group_by("date").len().sort("date")
+    dates, cumulative = counts["date"].to_list(), counts["len"].cum_sum().to_list()
+    through: dict[str, int] = {}
+    j, running = 0, 0
+    for day in days:  # ascending
+        while j < len(dates) and dates[j] <= day:
+            running, j = cumulative[j], j + 1
+        through[day.isoformat()] = running
+    add_partition_metadata(
+        context,
+        "features",
+        {
+            day.isoformat(): {
+                "history_rows_read": through[day.isoformat()],
+                "null_share": _null_share(part, list(FEATURE_COLUMNS)),
+            }
+            for day, part in _by_session(own, days).items()
         },
     )
-    report = check_features(own, bars)
-    yield dg.AssetCheckResult(
-        check_name="features_contract", passed=report.success, metadata=report.to_metadata()
+    if len(days) > 1:
+        context.log.info(
+            f"features: {own.height} rows over {len(days)} sessions from {bars.height} bars rows"
+        )
+    yield dg.Output(own)
+    yield from session_check_results(
+        context, "features", "features_contract", _contract_by_session(own, bars, sessions)
     )
     tickers = sorted(own["ticker"].unique().to_list())
     rng = random.Random(zlib.crc32(f"{days[0]}:{days[-1]}".encode()))
@@ -147,11 +217,12 @@ def labels(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output:
     table = compute_labels(bars, horizons=LABEL_HORIZONS)
     own = table.filter(pl.col("date").is_in(days)).sort("date", "ticker")
     cols = list(label_columns(LABEL_HORIZONS))
-    return dg.Output(
-        own,
-        metadata={
-            "rows": own.height,
-            "tickers": own["ticker"].n_unique(),
-            "null_share": _null_share(own, cols),
+    add_partition_metadata(
+        context,
+        "labels",
+        {
+            d.isoformat(): {"null_share": _null_share(p, cols)}
+            for d, p in _by_session(own, days).items()
         },
     )
+    return dg.Output(own)

@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from alphadag.defs.assets.session_checks import session_check_results
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
 from alphadag.defs.pipelines.partitions import (
     full_history_backfill,
@@ -71,14 +73,19 @@ class PredictionsConfig(dg.Config):
             asset="predictions",
             blocking=True,
             description="One row per ticker with features, the predictions columns, a known "
-            "model_source, y_lo <= y_pred <= y_hi, finite predictions.",
+            "model_source, y_lo <= y_pred <= y_hi, finite predictions. One evaluation per session.",
+            partitions_def=sessions_partitions,
         ),
         dg.AssetCheckSpec(
             "predictions_model_source",
             asset="predictions",
             description="WARN when the batch was not scored by the champion (fallback to the "
-            "previous model or the baseline); the reasons are in the metadata.",
+            "previous model or the baseline); the reasons are in the metadata. One evaluation "
+            "per session.",
+            partitions_def=sessions_partitions,
         ),
+        # Unpartitioned on purpose: the PSI compares the run's last session with the model's
+        # training data; per-session PSI over a long backfill would cost more than the scoring.
         dg.AssetCheckSpec(
             "predictions_feature_drift",
             asset="predictions",
@@ -118,44 +125,63 @@ def predictions(
     )
     batch = build_predictions(features, model, coverage=config.coverage, risk=risk)
     book = _portfolio_risk(batch, bars, days[-1], config.top_k, config.risk_window)
+    sessions = _by_session(batch, days)
+    per_session = {
+        day.isoformat(): {
+            "mean_interval_width": _mean(part["y_hi"] - part["y_lo"]),
+            # a backfill scores past sessions with today's champion: these rows are in-sample
+            "rows_in_sample": (
+                part.height if model.trained_through and day <= model.trained_through else 0
+            ),
+        }
+        for day, part in sessions.items()
+    }
+    # the top-k book and the signal table are figures of the run's last session only
+    per_session[days[-1].isoformat()].update(
+        {
+            **book,
+            "top_signals": dg.MetadataValue.md(
+                markdown_table(
+                    sessions[days[-1]]
+                    .sort("signal", descending=True)
+                    .select("ticker", "y_pred", "y_lo", "y_hi", "signal", "vol_forecast", "var_95")
+                )
+            ),
+        }
+    )
+    add_partition_metadata(context, "predictions", per_session)
     yield dg.Output(
         batch,
-        metadata={
-            "rows": batch.height,
-            "sessions": len(days),
+        metadata={  # one model scores the whole run: true of every session
             "model_source": model.source,
             "model": f"{model.name}/{model.version}",
             "fallback_reasons": "; ".join(model.fallback_reasons) or "none",
             "interval_method": batch["interval_method"][0] if batch.height else "",
             "coverage": config.coverage,
-            "mean_interval_width": _mean(batch["y_hi"] - batch["y_lo"]),
             "model_trained_through": str(model.trained_through or ""),
-            # a backfill scores past sessions with today's champion: these rows are in-sample
-            "rows_in_sample": (
-                batch.filter(pl.col("date") <= model.trained_through).height
-                if model.trained_through
-                else 0
-            ),
-            **book,
-            "last_session": dg.MetadataValue.md(
-                markdown_table(
-                    batch.filter(pl.col("date") == days[-1])
-                    .sort("signal", descending=True)
-                    .select("ticker", "y_pred", "y_lo", "y_hi", "signal", "vol_forecast", "var_95")
-                )
-            ),
         },
     )
-    yield _contract_check(batch, features)
-    yield dg.AssetCheckResult(
-        check_name="predictions_model_source",
-        passed=model.source == "champion",
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "model_source": model.source,
-            "model_version": model.version,
-            "fallback_reasons": "; ".join(model.fallback_reasons) or "none",
+    feature_rows = _rows_by_session(features, days)
+    yield from session_check_results(
+        context,
+        "predictions",
+        "predictions_contract",
+        {
+            day.isoformat(): _contract_outcome(part, feature_rows[day])
+            for day, part in sessions.items()
         },
+    )
+    source = {
+        "model_source": model.source,
+        "model_version": model.version,
+        "fallback_reasons": "; ".join(model.fallback_reasons) or "none",
+    }
+    yield from session_check_results(
+        context,
+        "predictions",
+        "predictions_model_source",
+        {day.isoformat(): (model.source == "champion", source) for day in days},
+        severity=dg.AssetCheckSeverity.WARN,
     )
     if model.is_fallback:
         message = (
@@ -206,12 +232,24 @@ def _portfolio_risk(batch: pl.DataFrame, bars: pl.DataFrame, day, k: int, window
     }
 
 
-def _contract_check(batch: pl.DataFrame, features: pl.DataFrame) -> dg.AssetCheckResult:
+def _by_session(frame: pl.DataFrame, days) -> dict:
+    """``frame`` split by its ``date`` into one (possibly empty) frame per session of ``days``."""
+    parts = {k[0]: p for k, p in frame.partition_by("date", as_dict=True).items()}
+    return {d: parts.get(d, frame.clear()) for d in days}
+
+
+def _rows_by_session(frame: pl.DataFrame, days) -> dict:
+    counts = dict(frame.group_by("date").len().iter_rows())
+    return {d: counts.get(d, 0) for d in days}
+
+
+def _contract_outcome(batch: pl.DataFrame, feature_rows: int) -> tuple[bool, dict]:
+    """predictions_contract of one session's rows (``feature_rows``: its rows of features)."""
     problems: list[str] = []
     if list(batch.schema.items())[: len(PREDICTIONS_SCHEMA)] != list(PREDICTIONS_SCHEMA.items()):
         problems.append("columns or types differ from the predictions contract")
-    if batch.height != features.height:
-        problems.append(f"{batch.height} rows for {features.height} feature rows")
+    if batch.height != feature_rows:
+        problems.append(f"{batch.height} rows for {feature_rows} feature rows")
     bad_source = batch.filter(~pl.col("model_source").is_in(MODEL_SOURCES)).height
     if bad_source:
         problems.append(f"{bad_source} rows with an unknown model_source")
@@ -222,11 +260,7 @@ def _contract_check(batch: pl.DataFrame, features: pl.DataFrame) -> dg.AssetChec
     ).height
     if outside:
         problems.append(f"{outside} rows whose interval does not contain y_pred")
-    return dg.AssetCheckResult(
-        check_name="predictions_contract",
-        passed=not problems,
-        metadata={"problems": "; ".join(problems) or "none", "rows": batch.height},
-    )
+    return not problems, {"problems": "; ".join(problems) or "none", "rows": batch.height}
 
 
 def _drift_check(reference, features: pl.DataFrame, days, threshold: float):
