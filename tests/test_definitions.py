@@ -181,3 +181,19 @@ def test_train_job_is_held_to_one_training_at_a_time(defs):
     limit = [rule for rule in limits["tag_concurrency_limits"] if rule["key"] == "alphadag/kind"]
     assert limit == [{"key": "alphadag/kind", "value": "train", "limit": 1}]
     assert defs.resolve_job_def("train_job").tags.get("alphadag/kind") == "train"
+
+
+def test_named_jobs_run_in_one_process_and_ad_hoc_selections_fork_preloaded(defs):
+    """Every job is a chain: one process pays the imports once. Ad-hoc selections keep parallel
+    steps, each forked from a forkserver that imported the code location first."""
+    for job in defs.resolve_all_job_defs():
+        if job.name.startswith("__"):
+            continue
+        assert job.executor_def.name == "in_process", job.name
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    assert implicit.executor_def.name == "multiprocess_forkserver"
+    from alphadag.definitions import DEFAULT_EXECUTOR_CONFIG
+
+    assert DEFAULT_EXECUTOR_CONFIG["start_method"] == {
+        "forkserver": {"preload_modules": ["alphadag.preload"]}
+    }
