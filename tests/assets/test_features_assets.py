@@ -21,6 +21,7 @@ import dagster as dg
 import polars as pl
 import pytest
 from run_results import checks_by_name as _checks
+from run_results import checks_by_session as _by_session
 from run_results import materializations as _materializations
 from run_results import metadata_values as _meta
 
@@ -90,15 +91,20 @@ def ranged(run_job, tmp_path_factory) -> RangedRun:
 def test_ranged_run_succeeds_and_blocking_checks_pass(ranged):
     result = ranged.result
     assert result.success
-    checks = _checks(result)
+    checks = _by_session(result)
+    # the contract is evaluated per session, the look-ahead audit once for the run
+    assert sorted(checks["features_contract"]) == [d.isoformat() for d in SESSIONS]
+    (audit_ev,) = checks["features_no_lookahead"].values()
+    assert audit_ev.partition is None
     for name in ("features_contract", "features_no_lookahead"):
-        assert checks[name].passed, (name, _meta(checks[name]))
-        assert checks[name].severity == dg.AssetCheckSeverity.ERROR
-        assert checks[name].asset_key == dg.AssetKey("features")
-    contract = _meta(checks["features_contract"])
-    assert contract["rows_checked"] == N_TICKERS * len(SESSIONS)
-    assert contract["n_failure_cases"] == 0
-    audit = _meta(checks["features_no_lookahead"])
+        for ev in checks[name].values():
+            assert ev.passed, (name, _meta(ev))
+            assert ev.severity == dg.AssetCheckSeverity.ERROR
+            assert ev.asset_key == dg.AssetKey("features")
+    for ev in checks["features_contract"].values():
+        assert _meta(ev)["rows_checked"] == N_TICKERS
+        assert _meta(ev)["n_failure_cases"] == 0
+    audit = _meta(audit_ev)
     assert audit["violations"] == 0 and audit["violating_columns"] == "none"
     assert audit["cuts_checked"] == 6  # FeaturesConfig.audit_cuts
     assert len(audit["tickers_audited"].split(", ")) == 3  # FeaturesConfig.audit_tickers
@@ -108,6 +114,12 @@ def test_ranged_run_succeeds_and_blocking_checks_pass(ranged):
         for day in SESSIONS:
             assert _path(ranged.root, asset, day).is_file(), (asset, day)
             assert ranged.read(asset, day).height == N_TICKERS, (asset, day)
+    # each session's materialization: its own rows and the bars history a run of it alone reads
+    for mat in _materializations(result, "features"):
+        meta, day = _meta(mat), D.fromisoformat(mat.partition)
+        assert meta["rows"] == ranged.read("features", day).height
+        assert meta["path"].endswith(f"{day.isoformat()}.parquet")
+        assert meta["history_rows_read"] == N_TICKERS * (SESSIONS.index(day) + 1)
 
 
 def test_features_columns_and_no_label_column(ranged):
@@ -162,7 +174,7 @@ def test_partition_alone_is_byte_identical_to_the_partition_in_range(ranged, alo
         assert alone.files[rel] == ranged.files[rel], f"{rel} differs from the ranged run's"
     (mat,) = _materializations(result, "features")
     meta = _meta(mat)
-    assert meta["rows"] == N_TICKERS and meta["sessions_in_run"] == 1
+    assert meta["rows"] == N_TICKERS and "sessions_in_run" not in meta
     # the lookback read every bars partition up to LATE and none after it
     assert meta["history_rows_read"] == N_TICKERS * (SESSIONS.index(LATE) + 1)
     assert _materializations(result, "bars") == []  # features_job never touches bars

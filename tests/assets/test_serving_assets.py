@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from run_results import checks_by_name, materializations, metadata_values
+from run_results import checks_by_session, materializations, metadata_values
 
 from alphadag.defs.resources.alerting import AlertSink, read_alerts
 from alphadag.defs.resources.mlflow_resource import MlflowResource
@@ -146,21 +146,35 @@ def test_champion_scores_every_ticker_with_intervals_and_risk(run_job, data_root
     for (_,), day in batch.group_by("date"):
         order = day.sort("y_pred")["signal"].to_list()
         assert order[0] == -1.0 and order[-1] == 1.0 and order == sorted(order)
-    checks = checks_by_name(result)
-    assert checks["predictions_contract"].passed
-    assert checks["predictions_model_source"].passed
-    assert metadata_values(checks["predictions_feature_drift"])["evaluated"] is True
-    assert read_alerts(alerts.jsonl_path) == []
-    meta = metadata_values(materializations(result, "predictions")[0])
-    assert meta["model_source"] == "champion" and meta["model"] == f"{MODEL}/2"
-    # the served sessions lie in the test segment, after every training label: out of sample
-    through = registry.client().get_model_version(MODEL, "2").tags["alphadag.trained_through"]
-    assert meta["model_trained_through"] == through and through < SERVE[0]
-    assert meta["rows_in_sample"] == 0
-    assert (
-        math.isfinite(meta["portfolio_var_95"])
-        and meta["portfolio_cvar_95"] >= meta["portfolio_var_95"]
+    served = [d.isoformat() for d in sessions(*SERVE)]
+    checks = checks_by_session(result)
+    for name in ("predictions_contract", "predictions_model_source"):  # one per session
+        assert sorted(checks[name]) == served, name
+        assert all(ev.passed for ev in checks[name].values()), name
+    assert all(
+        metadata_values(ev)["rows"] == len(TICKERS)
+        for ev in checks["predictions_contract"].values()
     )
+    (drift,) = checks["predictions_feature_drift"].values()  # unpartitioned: the last session
+    assert drift.partition is None and metadata_values(drift)["evaluated"] is True
+    assert read_alerts(alerts.jsonl_path) == []
+    mats = {m.partition: metadata_values(m) for m in materializations(result, "predictions")}
+    assert sorted(mats) == served
+    through = registry.client().get_model_version(MODEL, "2").tags["alphadag.trained_through"]
+    for key, meta in mats.items():
+        assert meta["model_source"] == "champion" and meta["model"] == f"{MODEL}/2"
+        # the served sessions lie in the test segment, after every training label: out of sample
+        assert meta["model_trained_through"] == through and through < SERVE[0]
+        assert meta["rows_in_sample"] == 0 and meta["rows"] == len(TICKERS)
+        assert meta["path"].endswith(f"{key}.parquet")
+        width = _batch(data_root, key, key).select((pl.col("y_hi") - pl.col("y_lo")).mean()).item()
+        assert meta["mean_interval_width"] == pytest.approx(width)
+    assert len({m["mean_interval_width"] for m in mats.values()}) > 1  # figures of each session
+    # the top-k book is a figure of the run's last session only
+    last = mats[served[-1]]
+    assert math.isfinite(last["portfolio_var_95"])
+    assert last["portfolio_cvar_95"] >= last["portfolio_var_95"]
+    assert all("portfolio_var_95" not in mats[k] for k in served[:-1])
 
 
 def _assert_fell_back(result, data_root, alerts, source, version, reason):
@@ -169,10 +183,12 @@ def _assert_fell_back(result, data_root, alerts, source, version, reason):
     assert batch.height == len(TICKERS) * 5  # never empty
     assert set(batch["model_source"]) == {source}
     assert set(batch["model_version"]) == {version}
-    check = checks_by_name(result)["predictions_model_source"]
-    assert not check.passed
-    assert check.severity.value == "WARN"
-    assert reason in metadata_values(check)["fallback_reasons"]
+    by_session = checks_by_session(result)["predictions_model_source"]
+    assert sorted(by_session) == [d.isoformat() for d in sessions(*SERVE)]
+    for check in by_session.values():  # every session was scored by the fallback
+        assert not check.passed
+        assert check.severity.value == "WARN"
+        assert reason in metadata_values(check)["fallback_reasons"]
     records = [r for r in read_alerts(alerts.jsonl_path) if r["kind"] == "model_fallback"]
     assert len(records) == 1
     assert records[0]["model_source"] == source and reason in " ".join(records[0]["reasons"])
@@ -263,3 +279,16 @@ def test_scores_match_the_labels_once_the_horizon_has_passed(run_job, data_root,
         assert row["coverage"] == pytest.approx(inside)
     # rolling 20 = mean of the daily figures so far (fewer than 20 dates here)
     assert scores["ic_20"][-1] == pytest.approx(scores["ic"].drop_nulls().mean())
+    # each scoring session's materialization carries that session's figures (the UI plots them)
+    mats = {m.partition: metadata_values(m) for m in materializations(result, "prediction_scores")}
+    assert sorted(mats) == [d.isoformat() for d in days]
+    for row in scores.iter_rows(named=True):
+        meta = mats[row["date"].isoformat()]
+        assert meta["prediction_date"] == row["prediction_date"].isoformat()
+        assert meta["matured_prediction_dates"] == 1
+        for figure in ("ic", "rank_ic", "hit_rate", "coverage", "ic_20"):
+            assert meta[figure] == pytest.approx(row[figure]), figure
+    assert len({mats[r["date"].isoformat()]["ic"] for r in scores.iter_rows(named=True)}) > 1
+    for day in days[:horizon]:  # nothing matured yet on the first sessions
+        assert mats[day.isoformat()]["matured_prediction_dates"] == 0
+        assert "ic" not in mats[day.isoformat()]
