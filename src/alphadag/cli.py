@@ -76,6 +76,7 @@ class ProgressView(Protocol):
     """What a display of a ``RunProgress`` is told."""
 
     def start(self, run: RunProgress) -> None: ...
+    def run_started(self, run: RunProgress) -> None: ...
     def step_started(self, run: RunProgress, step: str) -> None: ...
     def materialized(self, run: RunProgress, asset: str) -> None: ...
     def step_finished(self, run: RunProgress, step: str, outcome: str, seconds: float) -> None: ...
@@ -106,6 +107,7 @@ class RunProgress:
         self.step_assets = {step: list(assets) for step, assets in step_assets.items()}
         self.steps_started: dict[str, float] = {}
         self.steps_finished: dict[str, str] = {}
+        self.run_started: float | None = None
         self.view = view
         self.clock = clock
         self.t0 = clock()
@@ -140,16 +142,25 @@ class RunProgress:
         if event is None:
             return
         try:
-            kind = event.event_type_value
-            if kind == "ASSET_MATERIALIZATION":
+            from dagster import DagsterEventType as Kind
+
+            kind = event.event_type
+            if kind == Kind.ASSET_MATERIALIZATION:
                 self.on_materialization(event.asset_key.to_user_string())
-            elif kind == "STEP_START":
+            elif kind == Kind.RUN_START:  # stored as PIPELINE_START
+                self.on_run_start()
+            elif kind == Kind.STEP_START:
                 self.on_step_start(event.step_key)
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
-                self.on_step_end(event.step_key, kind.removeprefix("STEP_").lower())
+            elif kind in _STEP_OUTCOMES:
+                self.on_step_end(event.step_key, _STEP_OUTCOMES[kind])
         except Exception as err:  # the display must not break the run
             self._broken = True
             print(f"alphadag: progress display stopped: {err!r}", file=sys.stderr)
+
+    def on_run_start(self) -> None:
+        """The run's execution began (Dagster's planning of the run's partitions is done)."""
+        self.run_started = self.clock()
+        self.view.run_started(self)
 
     def on_step_start(self, step: str) -> None:
         now = self.clock()
@@ -181,6 +192,9 @@ class RunProgress:
         self.view.step_finished(self, step, outcome, seconds)
 
 
+_STEP_OUTCOMES = {"STEP_SUCCESS": "success", "STEP_FAILURE": "failure", "STEP_SKIPPED": "skipped"}
+"""The step events that end a step, by event type (a ``str`` enum), and the outcome they mean."""
+
 _OUTCOME_WORDS = {"success": "succeeded", "failure": "failed", "skipped": "skipped"}
 
 
@@ -203,6 +217,9 @@ class PlainProgressView:
             self._line(run, f"{run.job_name}: {run.n_steps} steps; partitions planned: {planned}")
         else:
             self._line(run, f"{run.job_name}: {run.n_steps} steps, {len(run.assets)} assets")
+
+    def run_started(self, run: RunProgress) -> None:
+        self._line(run, "run started")
 
     def step_started(self, run: RunProgress, step: str) -> None:
         self._line(run, f"step {step} started")
@@ -282,7 +299,10 @@ class RichProgressView:
 
         self.progress.start()
         self.steps = self.progress.add_task(
-            escape(run.job_name), total=max(run.n_steps, 1), unit="steps", status=""
+            escape(run.job_name),
+            total=max(run.n_steps, 1),
+            unit="steps",
+            status="starting the run",
         )
         if run.partitioned:
             for asset, progress in run.assets.items():
@@ -294,9 +314,14 @@ class RichProgressView:
                 "assets", total=max(len(run.assets), 1), unit="assets", status=""
             )
 
+    def run_started(self, run: RunProgress) -> None:
+        self._status(run)
+
     def _status(self, run: RunProgress) -> None:
         running = run.running_steps()
         status = f"running: {', '.join(running)}" if running else ""
+        if run.run_started is None and not run.steps_finished:
+            status = "starting the run"
         self.progress.update(self.steps, completed=len(run.steps_finished), status=status)
 
     def step_started(self, run: RunProgress, step: str) -> None:

@@ -72,6 +72,7 @@ def test_ranged_run_prints_each_asset_done_and_the_summary(home, capsys):
         assert f"step {step} started" in lines
         assert any(line.startswith(f"step {step} succeeded in ") for line in lines)
     assert any(line.endswith("(5/5 steps)") for line in lines)
+    assert lines[1] == "run started"
     assert lines[-1] == "ingest_job ended"
     assert " - INFO - " in err  # the console logger at the chosen level
 

@@ -53,7 +53,7 @@ def _event(kind: str, *, step: str | None = None, asset: str | None = None) -> S
     """An ``EventLogEntry`` as the instance hands it to listeners (the attributes read)."""
     return SimpleNamespace(
         dagster_event=SimpleNamespace(
-            event_type_value=kind,
+            event_type=dg.DagsterEventType(kind),
             step_key=step,
             asset_key=dg.AssetKey(asset) if asset else None,
         )
@@ -65,6 +65,7 @@ def test_plain_lines_name_every_asset_done_with_its_partitions_and_seconds():
         {"raw_bars": 3, "bars": 3, "quarantined_bars": 3},
         {"raw_bars": ["raw_bars"], "validated_bars": ["bars", "quarantined_bars"], "check": []},
     )
+    run.on_run_start()
     run.on_step_start("raw_bars")
     for _ in range(3):
         clock.now += 1.0
@@ -82,6 +83,7 @@ def test_plain_lines_name_every_asset_done_with_its_partitions_and_seconds():
 
     assert _lines(out) == [
         "demo_job: 3 steps; partitions planned: raw_bars 3, bars 3, quarantined_bars 3",
+        "run started",
         "step raw_bars started",
         "raw_bars 3/3 partitions in 3.0s",
         "step raw_bars succeeded in 3.0s (1/3 steps)",
@@ -93,7 +95,7 @@ def test_plain_lines_name_every_asset_done_with_its_partitions_and_seconds():
         "step check succeeded in 0.0s (3/3 steps)",
         "demo_job ended",
     ]
-    assert out.getvalue().splitlines()[2].startswith("[    3.0s] ")
+    assert out.getvalue().splitlines()[3].startswith("[    3.0s] ")
     assert {a: (p.done, p.total) for a, p in run.assets.items()} == {
         "raw_bars": (3, 3),
         "bars": (3, 3),
@@ -148,6 +150,7 @@ def test_plain_unpartitioned_counts_assets():
 def test_handle_decodes_the_stored_events_and_ignores_the_rest():
     run, _, _ = _plain_run({"raw_bars": 2}, {"raw_bars": ["raw_bars"]})
     run.handle(SimpleNamespace(dagster_event=None))  # a plain log message
+    run.handle(_event("PIPELINE_START"))  # DagsterEventType.RUN_START's stored value
     run.handle(_event("STEP_START", step="raw_bars"))
     run.handle(_event("ASSET_MATERIALIZATION", step="raw_bars", asset="raw_bars"))
     run.handle(_event("ASSET_MATERIALIZATION", step="raw_bars", asset="raw_bars"))
@@ -156,6 +159,7 @@ def test_handle_decodes_the_stored_events_and_ignores_the_rest():
     assert run.assets["raw_bars"].done == 2
     assert run.steps_finished == {"raw_bars": "success"}
     assert run.running_steps() == []
+    assert run.run_started is not None
 
 
 def test_a_broken_view_never_fails_the_run(capsys):
