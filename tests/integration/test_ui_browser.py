@@ -189,16 +189,19 @@ def test_partitioned_asset_shows_its_materialized_partitions(page, ui):
 
 
 def test_asset_metadata_view_renders_the_materialization_metadata(page, ui):
+    """The latest materialization (the range's last session) shows that session's own figures."""
     from playwright.sync_api import expect
 
     event = ui.instance.get_latest_materialization_event(dg.AssetKey("bars"))
     assert event is not None
+    assert event.asset_materialization.partition == SESSIONS[-1]
     metadata = event.asset_materialization.metadata
-    shown = {k: str(metadata[k].value) for k in ("rows", "tickers", "partitions_written")}
-    assert shown == {"rows": "15", "tickers": "3", "partitions_written": "5"}
+    assert metadata["path"].value.endswith(f"{SESSIONS[-1]}.parquet")
+    shown = {k: str(metadata[k].value) for k in ("rows", "tickers", "rows_in")}
+    assert shown == {"rows": "3", "tickers": "3", "rows_in": "3"}  # one session, three tickers
 
     page.goto("/assets/bars")
-    table = page.locator("table").filter(has=page.get_by_text("partitions_written", exact=True))
+    table = page.locator("table").filter(has=page.get_by_text("rows_quarantined", exact=True))
     for key, value in shown.items():
         row = table.get_by_role("row").filter(has=page.get_by_text(key, exact=True))
         expect(row.get_by_role("cell", name=value, exact=True)).to_be_visible()
@@ -235,3 +238,31 @@ def test_backtest_report_chart_renders_in_the_asset_metadata(page, ui, key, alt)
     assert tuple(shown) == recorded
     assert min(chart.bounding_box()["width"], chart.bounding_box()["height"]) > 100
     page.screenshot(path=ui.artifacts / f"backtest_report_{key}.png")
+
+
+def test_bars_check_partitions_tab_shows_every_session_passed(page, ui):
+    """The ranged run recorded one evaluation per session: the check's Partitions tab shows
+    each of them passed, none planned or skipped."""
+    from playwright.sync_api import expect
+
+    key = dg.AssetCheckKey(dg.AssetKey("bars"), "bars_gx_suite")
+    records = ui.instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    statuses = {r.partition: r.status.value for r in records if r.run_id == ui.run_id}
+    assert statuses == dict.fromkeys(SESSIONS, "SUCCEEDED")
+
+    page.goto("/assets/bars?view=checks&checkDetail=bars_gx_suite")
+    # the check's own tabs (the asset's tab bar above has a "Partitions" tab too)
+    check_tabs = page.get_by_role("tablist").filter(
+        has=page.get_by_role("tab", name="Execution history")
+    )
+    check_tabs.get_by_role("tab", name="Partitions").click()
+    expect(page.get_by_text(f"Passed ({len(SESSIONS)})", exact=True)).to_be_visible()
+    for status in ("Failed", "Execution Failed", "In Progress", "Skipped"):
+        expect(page.get_by_text(f"{status} (0)", exact=True)).to_be_visible()
+    # hide the never-checked sessions: exactly the run's sessions remain, each passed
+    page.get_by_text(re.compile(r"^Missing \(\d+\)$")).click()
+    expect(page.get_by_text(f"{len(SESSIONS)} Partitions Selected", exact=True)).to_be_visible()
+    for day in SESSIONS:
+        expect(page.get_by_title(day, exact=True)).to_be_visible()
+    expect(page.get_by_title(NOT_MATERIALIZED, exact=True)).to_have_count(0)
+    page.screenshot(path=ui.artifacts / "bars_check_partitions.png", full_page=True)
