@@ -131,12 +131,14 @@ class _BatchIndexWriter:
                 last[(de.asset_key.to_string(), de.event_type_value)] = (e, i)
             for e, i in sorted(last.values(), key=lambda pair: pair[1]):
                 storage._store_asset_event(conn, e, i)
+        evaluations = []
         for e, i in zip(events, event_ids, strict=True):
             kind = _dagster_event_type(e)
             if kind == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
                 self._insert_planned_check_rows(conn, e, i)
             elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
-                self._record_check_evaluation(conn, e, i)
+                evaluations.append((e, i))
+        self._record_check_evaluations(conn, evaluations)
 
     def _insert_planned_check_rows(self, conn: Any, event: EventLogEntry, event_id: int) -> None:
         planned = event.get_dagster_event().event_specific_data
@@ -162,11 +164,11 @@ class _BatchIndexWriter:
             ],
         )
 
-    def _record_check_evaluation(self, conn: Any, event: EventLogEntry, event_id: int) -> None:
-        """Resolve the planned row of (check, run, partition), or insert one (runless checks)."""
+    @staticmethod
+    def _check_row_values(event: EventLogEntry, event_id: int) -> dict[str, Any]:
         evaluation = event.get_dagster_event().event_specific_data
         target = evaluation.target_materialization_data
-        values = dict(
+        return dict(
             execution_status=(
                 AssetCheckExecutionRecordStatus.SUCCEEDED.value
                 if evaluation.passed
@@ -178,6 +180,65 @@ class _BatchIndexWriter:
             materialization_event_storage_id=target.storage_id if target else None,
             partition=evaluation.partition,
         )
+
+    def _record_check_evaluations(
+        self, conn: Any, evaluations: Sequence[tuple[EventLogEntry, int]]
+    ) -> None:
+        """Resolve each evaluation's planned row of (check, run, partition) with one compiled
+        UPDATE executed for the whole batch; rows that match nothing (runless checks, a check
+        without a planned row) are inserted one by one, as Dagster does."""
+        keyed, rest = [], []
+        for e, i in evaluations:
+            has_key = e.run_id and e.get_dagster_event().event_specific_data.partition is not None
+            (keyed if has_key else rest).append((e, i))
+        if keyed:
+            table = AssetCheckExecutionsTable
+            statement = (
+                table.update()
+                .where(
+                    db.and_(
+                        table.c.asset_key == db.bindparam("k_asset_key"),
+                        table.c.check_name == db.bindparam("k_check_name"),
+                        table.c.run_id == db.bindparam("k_run_id"),
+                        table.c.partition == db.bindparam("k_partition"),
+                    )
+                )
+                .values(
+                    {
+                        name: db.bindparam(f"v_{name}")
+                        for name in (
+                            "execution_status",
+                            "evaluation_event",
+                            "evaluation_event_timestamp",
+                            "evaluation_event_storage_id",
+                            "materialization_event_storage_id",
+                        )
+                    }
+                )
+            )
+            params = []
+            for e, i in keyed:
+                evaluation = e.get_dagster_event().event_specific_data
+                values = self._check_row_values(e, i)
+                params.append(
+                    {
+                        "k_asset_key": evaluation.asset_key.to_string(),
+                        "k_check_name": evaluation.check_name,
+                        "k_run_id": e.run_id,
+                        "k_partition": evaluation.partition,
+                        **{f"v_{k}": v for k, v in values.items() if k != "partition"},
+                    }
+                )
+            matched = conn.execute(statement, params).rowcount
+            if matched != len(params):  # some had no planned row: resolve them one by one
+                rest = list(evaluations)
+        for e, i in rest:
+            self._record_check_evaluation(conn, e, i)
+
+    def _record_check_evaluation(self, conn: Any, event: EventLogEntry, event_id: int) -> None:
+        """Resolve the planned row of (check, run, partition), or insert one (runless checks)."""
+        evaluation = event.get_dagster_event().event_specific_data
+        values = self._check_row_values(event, event_id)
         table = AssetCheckExecutionsTable
         where = [
             table.c.asset_key == evaluation.asset_key.to_string(),
@@ -312,10 +373,13 @@ class SqliteBatchEventLogStorage(_BatchIndexWriter, SqliteEventLogStorage):
         if not mirrored:
             return
         with self.index_connection() as conn:
-            ids = [
-                conn.execute(SqlEventLogStorageTable.insert().values(**r)).inserted_primary_key[0]
-                for _, r in mirrored
-            ]
+            result = conn.execute(
+                SqlEventLogStorageTable.insert().returning(
+                    SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+                ),
+                [r for _, r in mirrored],
+            )
+            ids = [int(row[0]) for row in result.fetchall()]
             self._write_index_rows(conn, [e for e, _ in mirrored], ids)
 
 

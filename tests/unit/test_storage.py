@@ -104,6 +104,41 @@ def test_write_many_writes_in_date_order(tmp_path: Path) -> None:
     assert [w.rows for w in written] == [2, 3, 1]
 
 
+def test_write_many_replaces_every_file_with_one_sync_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alphadag.market import storage as storage_mod
+
+    store = PartitionStore(tmp_path)
+    store.write_many("bars", {D1: bars(5), D2: bars(5)})
+    calls: list[str] = []
+    real = storage_mod._syncfs
+    monkeypatch.setattr(storage_mod, "_syncfs", lambda path: calls.append(path) or real(path))
+    store.write_many("bars", {D1: bars(1), D2: bars(2), D3: bars(3)})
+    assert len(calls) == 1
+    assert [store.read("bars", [d]).height for d in (D1, D2, D3)] == [1, 2, 3]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_write_many_failing_midway_keeps_the_old_files_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alphadag.market import storage as storage_mod
+
+    store = PartitionStore(tmp_path)
+    store.write_many("bars", {D1: bars(4), D2: bars(4)})
+    before = {d: store.path("bars", d).read_bytes() for d in (D1, D2)}
+
+    def disk_full(path: str) -> bool:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(storage_mod, "_syncfs", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.write_many("bars", {D1: bars(1), D2: bars(2)})
+    assert {d: store.path("bars", d).read_bytes() for d in (D1, D2)} == before
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_read_concatenates_in_date_order_once_per_day(tmp_path: Path) -> None:
     store = PartitionStore(tmp_path)
     frames = {D1: bars(2, 1), D2: bars(3, 2), D3: bars(1, 3)}

@@ -9,6 +9,7 @@ store a single PUT is already atomic. Writing the same frame twice gives byte-id
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import io
 import os
@@ -95,9 +96,7 @@ class PartitionStore:
         return pl.read_parquet(local if local is not None else io.BytesIO(path.read_bytes()))
 
     def _write(self, target: UPath, frame: pl.DataFrame) -> WrittenPartition:
-        buf = io.BytesIO()
-        frame.write_parquet(buf, compression="zstd", statistics=True)
-        data = buf.getvalue()
+        data = _parquet_bytes(frame)
         local = _local_path(target)
         if local is None:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +108,31 @@ class PartitionStore:
     def write_many(
         self, dataset: str, frames: dict[dt.date, pl.DataFrame]
     ) -> list[WrittenPartition]:
-        """Write several partitions (each atomically), in date order."""
-        return [self.write(dataset, day, frames[day]) for day in sorted(frames)]
+        """Write several partitions (each atomically), in date order.
+
+        On a local filesystem the files are made durable together: every temp file is written,
+        then one ``syncfs`` of their filesystem (one ``fsync`` per file where ``syncfs`` is not
+        available), then each is renamed over its target and each directory fsynced once. A
+        crash at any point leaves every partition old or new, never torn, as with ``write``;
+        a ranged run of 1,000 sessions pays one sync instead of 1,000.
+        """
+        days = sorted(frames)
+        targets = [self.path(dataset, day) for day in days]
+        payloads = [_parquet_bytes(frames[day]) for day in days]
+        local = [_local_path(t) for t in targets]
+        if len(days) > 1 and all(lp is not None for lp in local):
+            _atomic_write_many_local(list(zip(local, payloads, strict=True)))
+        else:
+            for target, lp, data in zip(targets, local, payloads, strict=True):
+                if lp is None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                else:
+                    _atomic_write_local(lp, data)
+        return [
+            WrittenPartition(path=str(t), rows=frames[d].height, bytes=len(b))
+            for t, d, b in zip(targets, days, payloads, strict=True)
+        ]
 
     def read(
         self,
@@ -143,6 +165,66 @@ class PartitionStore:
         if all(lp is not None for lp in local):
             return pl.read_parquet(local)
         return pl.concat([pl.read_parquet(io.BytesIO(p.read_bytes())) for p in paths])
+
+
+def _parquet_bytes(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression="zstd", statistics=True)
+    return buf.getvalue()
+
+
+def _syncfs(path: str) -> bool:
+    """Flush the filesystem holding ``path`` (Linux ``syncfs``); False where unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs failed: {os.strerror(err)}", path)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _fsync_dir(directory: str) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _atomic_write_many_local(items: list[tuple[str, bytes]]) -> None:
+    """Write every (path, data) atomically: temp files, one sync, renames, directory fsyncs."""
+    temps: list[tuple[str, str]] = []
+    try:
+        for path, data in items:
+            directory = os.path.dirname(path)
+            os.makedirs(directory, exist_ok=True)
+            tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+            temps.append((tmp, path))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+        if not _syncfs(os.path.dirname(items[0][0])):
+            for tmp, _ in temps:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    for directory in sorted({os.path.dirname(p) for p, _ in items}):
+        _fsync_dir(directory)
 
 
 def _atomic_write_local(path: str, data: bytes) -> None:
