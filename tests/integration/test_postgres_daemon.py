@@ -33,10 +33,6 @@ mutation Launch($params: ExecutionParams!) {
 }"""
 
 
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-"""One process per run (no per-step processes): each run loads the code location once."""
-
-
 def _params(job: str, partition: str, run_config: dict | None = None) -> dict:
     return {
         "selector": {
@@ -44,7 +40,8 @@ def _params(job: str, partition: str, run_config: dict | None = None) -> dict:
             "repositoryName": "__repository__",
             "jobName": job,
         },
-        "runConfigData": {**IN_PROCESS, **(run_config or {})},
+        # no executor config: the jobs run their steps in the run worker (in_process_executor)
+        "runConfigData": dict(run_config or {}),
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
     }
 
