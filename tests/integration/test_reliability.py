@@ -43,6 +43,7 @@ from _ops_location import (
 pytestmark = pytest.mark.slow
 
 FAST_QUEUE = {"run_coordinator": {"config": {"dequeue_interval_seconds": 1}}}
+TICK_LEAD_S = 30
 IN_PROGRESS = {
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
@@ -216,12 +217,19 @@ def test_session_scheduled_again_after_daemon_restart_runs_once(tmp_path):
     workspace = workspace_for(tmp_path, "schedule_defs.py", "ops_schedule")
     # A tick a little ahead: the crashed scheduler evaluates it under a frozen clock, and the real
     # daemon must be up during that minute (a schedule without partitions does not catch up, it
-    # only evaluates the latest tick), so it resumes that very tick when the minute comes.
-    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=150)
-    tick = ahead.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    session = tick.strftime("%Y-%m-%dT%H:%M")
+    # only evaluates the latest tick), so it resumes that very tick when the minute comes. The
+    # crashed scheduler picks the tick once its code location is loaded, the first whole minute
+    # at least TICK_LEAD_S ahead: the restarted daemon then has from its crash to the end of that
+    # minute (over TICK_LEAD_S + 60 s) to start, and nobody waits for a fixed margin.
+    tick_file = tmp_path / "tick.txt"
     crashed = start(
-        [sys.executable, str(HERE / "crashing_scheduler.py"), str(workspace), tick.isoformat()],
+        [
+            sys.executable,
+            str(HERE / "crashing_scheduler.py"),
+            str(workspace),
+            str(tick_file),
+            str(TICK_LEAD_S),
+        ],
         env,
         tmp_path / "crashed.log",
     )
@@ -230,6 +238,8 @@ def test_session_scheduled_again_after_daemon_restart_runs_once(tmp_path):
     finally:
         crashed.stop()  # its orphaned code server too
     assert crashed.proc.returncode == -signal.SIGKILL, crashed.text()[-3000:]
+    tick = dt.datetime.fromisoformat(tick_file.read_text())
+    session = tick.strftime("%Y-%m-%dT%H:%M")
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         [state] = [
