@@ -140,6 +140,12 @@ class _BatchIndexWriter:
                 evaluations.append((e, i))
         self._record_check_evaluations(conn, evaluations)
 
+    def _update_asset_check_evaluation(self, event: EventLogEntry, event_id) -> None:
+        """One evaluation stored on its own (Dagster's single-event path)."""
+        storage: Any = self
+        with storage.index_transaction() as conn:
+            self._record_check_evaluation(conn, event, event_id)
+
     def _insert_planned_check_rows(self, conn: Any, event: EventLogEntry, event_id: int) -> None:
         planned = event.get_dagster_event().event_specific_data
         keys = (
@@ -253,6 +259,22 @@ class _BatchIndexWriter:
             if event.run_id
             else 0
         )
+        if updated == 0 and event.run_id and evaluation.partition is None:
+            # An unpartitioned check of a partitioned asset: Dagster plans it once per session of
+            # a ranged run (the planned event carries the run's subset) but evaluates it once,
+            # without a partition, so those planned rows would stay PLANNED for ever. The one
+            # evaluation replaces them.
+            conn.execute(
+                table.delete().where(
+                    db.and_(
+                        table.c.asset_key == evaluation.asset_key.to_string(),
+                        table.c.check_name == evaluation.check_name,
+                        table.c.run_id == event.run_id,
+                        table.c.partition.isnot(None),
+                        table.c.execution_status == AssetCheckExecutionRecordStatus.PLANNED.value,
+                    )
+                )
+            )
         if updated == 0:
             conn.execute(
                 table.insert().values(

@@ -64,11 +64,19 @@ def _defs(fail: bool) -> dg.Definitions:
         )
         yield dg.Output(None, output_name="result")  # an @asset_check op's one output
 
+    @dg.asset_check(asset=a)
+    def a_whole_range(context: dg.AssetCheckExecutionContext):
+        # unpartitioned: one evaluation for the run (Dagster still plans it once per session)
+        return dg.AssetCheckResult(passed=True, metadata={"sessions": len(DAYS)})
+
     job = dg.define_asset_job(
         "j", selection=[a], partitions_def=PARTS, executor_def=dg.in_process_executor
     )
     return dg.Definitions(
-        assets=[a], asset_checks=[a_positive], jobs=[job], resources={"io_manager": Nothing()}
+        assets=[a],
+        asset_checks=[a_positive, a_whole_range],
+        jobs=[job],
+        resources={"io_manager": Nothing()},
     )
 
 
@@ -152,9 +160,23 @@ def _check_rows(instance: dg.DagsterInstance) -> list[dict]:
                 AssetCheckExecutionsTable.c.partition,
                 AssetCheckExecutionsTable.c.execution_status,
                 sa.func.length(AssetCheckExecutionsTable.c.evaluation_event).label("size"),
+                AssetCheckExecutionsTable.c.check_name,
             )
         ).fetchall()
-    return [dict(r._mapping) for r in rows]
+    return [dict(r._mapping) for r in rows if r.check_name == "a_positive"]
+
+
+def _whole_range_rows(instance: dg.DagsterInstance) -> list[tuple]:
+    with instance.event_log_storage.index_connection() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(
+                    AssetCheckExecutionsTable.c.partition,
+                    AssetCheckExecutionsTable.c.execution_status,
+                ).where(AssetCheckExecutionsTable.c.check_name == "a_whole_range")
+            ).fetchall()
+        ]
 
 
 def test_batched_sqlite_reads_back_what_the_stock_storage_does(tmp_path):
@@ -167,7 +189,10 @@ def test_batched_sqlite_reads_back_what_the_stock_storage_does(tmp_path):
         assert _run(batched).success
         got = _read_back(batched)
         rows = _check_rows(batched)
+        whole = _whole_range_rows(batched)
     assert got == expected
+    # the unpartitioned check: its one evaluation replaced the per-session planned rows
+    assert whole == [(None, "SUCCEEDED")]
     assert got["materialized"] == [d.isoformat() for d in DAYS]
     # each partition carries its own metadata
     assert {k: m["day"].value for k, m in got["metadata"].items()} == {
