@@ -43,10 +43,14 @@ class FeaturesConfig(dg.Config):
 
 
 def _null_share(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
+    """Share of null values of each column that has any (warm-up); {} means no nulls.
+
+    Only those columns: the metadata is stored with every session's materialization event.
+    """
     if frame.height == 0:
         return {}
     nulls = frame.select(pl.col(columns).null_count()).row(0)
-    return {c: round(n / frame.height, 4) for c, n in zip(columns, nulls, strict=True)}
+    return {c: round(n / frame.height, 4) for c, n in zip(columns, nulls, strict=True) if n}
 
 
 def _by_session(frame: pl.DataFrame, days: list) -> dict:
