@@ -2,9 +2,10 @@
 
 (a) A run worker killed with SIGKILL in the middle of writing a ranged run: the run is failed, the
     run-retry daemon re-executes it, and every partition is whole and written once, by the retry.
-(b) Fifty queued runs with ``max_concurrent_runs: 2``, on SQLite and on PostgreSQL: all succeed,
-    never more than two are in progress (sampled while they run, and from their start/end times),
-    and "database is locked" appears nowhere.
+(b) Twenty runs queued at once with ``max_concurrent_runs: 2``, on SQLite and on PostgreSQL: all
+    succeed, never more than two are in progress (sampled while they run, and from their start/end
+    times), every run but the first two waited in the queue while both slots were busy (the
+    limit, not a lack of work, held them back), and "database is locked" appears nowhere.
 (c) A session scheduled again after a daemon restart runs once: a scheduler killed right after
     creating the session's run leaves its tick open; the restarted daemon resumes the tick and the
     run key (the session) finds the run instead of adding one.
@@ -44,6 +45,7 @@ pytestmark = pytest.mark.slow
 
 FAST_QUEUE = {"run_coordinator": {"config": {"dequeue_interval_seconds": 1}}}
 TICK_LEAD_S = 30
+QUEUE_RUNS = 20  # ten dequeue rounds at two slots: enough to keep the queue full most of the test
 IN_PROGRESS = {
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
@@ -133,15 +135,18 @@ def _check_crash_outcome(instance, first, retry, data: Path) -> None:
     print(f"\n[reliability a] crash detected: {crash_messages[0]!r}; retries: 1; ", end="")
 
 
-# -- (b) fifty queued runs, two at a time ----------------------------------------------------
+# -- (b) twenty queued runs, two at a time --------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "storage", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def test_fifty_queued_runs_never_exceed_two_at_a_time(storage, tmp_path, monkeypatch):
+def test_queued_runs_never_exceed_two_at_a_time(storage, tmp_path, monkeypatch):
+    """QUEUE_RUNS runs queued at once behind ``max_concurrent_runs: 2``: the queue stays full for
+    most of the test (all but the first two runs wait behind two runs in progress), so the limit is
+    what holds them back at every dequeue, and it is never exceeded."""
     started = time.monotonic()
-    n_runs, limit = 50, 2
+    n_runs, limit = QUEUE_RUNS, 2
     with contextlib.ExitStack() as stack:
         extra: dict[str, str] = {}
         if storage == "postgres":
@@ -161,12 +166,21 @@ def test_fifty_queued_runs_never_exceed_two_at_a_time(storage, tmp_path, monkeyp
             running(start_daemon(workspace_for(tmp_path, "queue_defs.py", "ops_queue"), env, log))
         )
         peak_sampled, samples = 0, 0
+        waiting_samples, full_samples = 0, 0  # samples with runs queued; of those, slots all busy
+        waited_behind_full: set[str] = set()  # runs seen queued while `limit` were in progress
         deadline = time.monotonic() + 900
         while True:
             _alive_or_fail(daemon)
-            runs = instance.get_runs()
-            peak_sampled = max(peak_sampled, sum(r.status in IN_PROGRESS for r in runs))
+            runs = instance.get_runs()  # one query: one consistent snapshot of every status
+            in_progress = sum(r.status in IN_PROGRESS for r in runs)
+            queued = [r.run_id for r in runs if r.status == dg.DagsterRunStatus.QUEUED]
+            peak_sampled = max(peak_sampled, in_progress)
             samples += 1
+            if queued:
+                waiting_samples += 1
+                if in_progress == limit:
+                    full_samples += 1
+                    waited_behind_full.update(queued)
             if len(runs) == n_runs and all(r.is_finished for r in runs):
                 break
             if time.monotonic() > deadline:
@@ -183,6 +197,8 @@ def test_fifty_queued_runs_never_exceed_two_at_a_time(storage, tmp_path, monkeyp
     assert peak_sampled <= limit
     assert overlap <= limit
     assert max(peak_sampled, overlap) == limit  # both slots were used, never a third
+    # saturation: every run but the first `limit` waited in the queue while the slots were full
+    assert len(waited_behind_full) >= n_runs - limit, (len(waited_behind_full), n_runs)
     locked = [
         e.message
         for events in logs.values()
@@ -201,6 +217,8 @@ def test_fifty_queued_runs_never_exceed_two_at_a_time(storage, tmp_path, monkeyp
     print(
         f"\n[reliability b/{storage}] {n_runs} runs SUCCESS; max in progress sampled "
         f"{peak_sampled} ({samples} samples), max overlap of start/end {overlap}; "
+        f"{len(waited_behind_full)} runs waited behind {limit} in progress; slots full in "
+        f"{full_samples}/{waiting_samples} samples while runs were queued; "
         f"wall {time.monotonic() - started:.0f}s"
     )
 

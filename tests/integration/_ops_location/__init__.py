@@ -2,7 +2,7 @@
 ``dagster-daemon run`` child process over a test code location, and polling.
 
 The code locations next to this file are tiny on purpose (``queue_defs`` imports dagster only), so
-a run worker starts in about a second and fifty of them fit in the test budget on two cores.
+a run worker starts in about a second and twenty of them fit in the test budget on two cores.
 """
 
 from __future__ import annotations

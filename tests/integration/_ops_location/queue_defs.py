@@ -1,4 +1,4 @@
-"""A test code location with one tiny job and a sensor that queues ``OPS_QUEUE_RUNS`` (50) runs of
+"""A test code location with one tiny job and a sensor that queues ``OPS_QUEUE_RUNS`` (20) runs of
 it at once. Imports dagster only, so each run worker starts fast."""
 
 import os
@@ -22,7 +22,7 @@ def queue_job() -> None:
 @dg.sensor(job=queue_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def queue_sensor(context: dg.SensorEvaluationContext):
     """Request every run on the first tick; later ticks repeat the run keys, so nothing new."""
-    n = int(os.environ.get("OPS_QUEUE_RUNS", "50"))
+    n = int(os.environ.get("OPS_QUEUE_RUNS", "20"))
     return [dg.RunRequest(run_key=f"q-{i:03d}", tags={"n": f"{i:03d}"}) for i in range(n)]
 
 
