@@ -118,7 +118,13 @@ def test_params_override_defaults_key_by_key() -> None:
     assert resolved["learning_rate"] == DEFAULT_PARAMS["hgb"]["learning_rate"]
     assert resolved["early_stopping"] is False
     assert resolved["random_state"] == 2
-    assert spec.to_dict() == {"family": "hgb", "params": resolved, "seed": 2, "impute": False}
+    assert spec.to_dict() == {
+        "family": "hgb",
+        "params": resolved,
+        "seed": 2,
+        "impute": False,
+        "feature_set": "scale_free",
+    }
 
 
 def test_spec_is_frozen_against_later_edits_of_params() -> None:

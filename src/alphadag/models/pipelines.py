@@ -13,6 +13,15 @@
   are entirely missing or constant in the training rows: HGB's binning raises on an all-NaN
   column (``roc_60`` on a history shorter than 60 sessions), and neither kind can be split on.
 
+Inputs: :attr:`ModelSpec.feature_set` names the model's input columns
+(:data:`alphadag.features.model_inputs.FEATURE_SETS`): ``"scale_free"`` (default,
+:data:`~alphadag.features.model_inputs.MODEL_FEATURE_COLUMNS`: price-level indicators as ratios
+to the close, no ``obv`` / ``mom_*``) or ``"raw"`` (every ``features`` column as stored).
+:func:`feature_matrix` derives the scale-free columns a frame lacks from the same row's raw
+features (:func:`~alphadag.features.model_inputs.with_model_inputs`), so fitting, predicting,
+cross-validation, walk-forward and serving all read a ``features`` frame and build identical
+matrices.
+
 Reproducibility: the seed is the estimator's ``random_state``, HGB's early stopping is off
 (``early_stopping=False``; on by default above 10k rows it draws a random validation split)
 and the forest runs with ``n_jobs=1``. Same spec and data give identical predictions.
@@ -34,6 +43,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from alphadag.features.model_inputs import (
+    DEFAULT_FEATURE_SET,
+    FEATURE_SETS,
+    feature_set_columns,
+    with_model_inputs,
+)
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -87,17 +103,21 @@ class ModelSpec:
     """A model family, its hyper-parameters and a seed: the part of the experiment that is a model.
 
     ``impute`` is ``None`` for the family default (see the module docstring); only ``hgb`` may
-    turn it off.
+    turn it off. ``feature_set`` names the input columns (:attr:`feature_columns`):
+    ``"scale_free"`` (default) or ``"raw"``.
 
     >>> spec = ModelSpec("ridge", {"alpha": 10.0}, seed=7)
     >>> spec.resolved_params()
     {'alpha': 10.0, 'random_state': 7}
+    >>> spec.feature_columns[:3], len(ModelSpec("ridge", feature_set="raw").feature_columns)
+    (('sma_10_rel', 'sma_20_rel', 'sma_50_rel'), 36)
     """
 
     family: ModelFamily
     params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     impute: bool | None = None
+    feature_set: str = DEFAULT_FEATURE_SET
 
     def __post_init__(self) -> None:
         if self.family not in MODEL_FAMILIES:
@@ -118,6 +138,10 @@ class ModelSpec:
             raise ValueError(
                 f"unknown {self.family} parameter(s) {unknown}; valid: {sorted(valid)}"
             )
+        if self.feature_set not in FEATURE_SETS:
+            raise ValueError(
+                f"feature_set must be one of {sorted(FEATURE_SETS)}, got {self.feature_set!r}"
+            )
         if "random_state" in self.params:
             raise ValueError("set the seed with ModelSpec(seed=...), not params['random_state']")
         # freeze a copy so the spec cannot change after construction
@@ -127,6 +151,11 @@ class ModelSpec:
     def imputes(self) -> bool:
         """Whether the pipeline median-imputes missing features."""
         return self.impute if self.impute is not None else self.family != "hgb"
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The model's input columns: those of :attr:`feature_set`, in matrix order."""
+        return feature_set_columns(self.feature_set)
 
     def resolved_params(self) -> dict[str, Any]:
         """Defaults, overridden by :attr:`params`, plus ``random_state=seed``."""
@@ -139,6 +168,7 @@ class ModelSpec:
             "params": self.resolved_params(),
             "seed": self.seed,
             "impute": self.imputes,
+            "feature_set": self.feature_set,
         }
 
 
@@ -188,13 +218,15 @@ def build_pipeline(spec: ModelSpec, feature_columns: Sequence[str]) -> Pipeline:
 def feature_matrix(frame: pl.DataFrame, feature_columns: Sequence[str]) -> np.ndarray:
     """``frame[feature_columns]`` as a C-ordered float64 matrix, nulls as NaN.
 
+    A derived model input (e.g. ``sma_20_rel``) that ``frame`` lacks is computed from the same
+    row's features by :func:`~alphadag.features.model_inputs.with_model_inputs`: the one place
+    the model's inputs are built, for training and serving alike.
+
     >>> feature_matrix(pl.DataFrame({"a": [1.0, None], "b": [2.0, 3.0]}), ["b", "a"]).tolist()
     [[2.0, 1.0], [3.0, nan]]
     """
     cols = _check_feature_columns(feature_columns)
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise ValueError(f"frame lacks feature column(s) {missing}")
+    frame = with_model_inputs(frame, cols)  # raises "frame lacks feature column(s) ..."
     x = frame.select(pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in cols).to_numpy()
     return np.ascontiguousarray(x, dtype=np.float64)
 

@@ -3,7 +3,10 @@
 **Which model** (:func:`resolve_served_model`). The chain is ``champion`` -> ``previous`` ->
 the naive baseline. A registry model is used only if every step works: the registry answers, the
 alias exists, the model files download, the features provide every column the MLmodel
-signature names, as numbers, the skops file loads with the project's allow-list,
+signature names, as numbers (a derived, scale-free input such as ``sma_20_rel`` is provided when
+its raw sources are: :func:`~alphadag.models.feature_matrix` computes it from the same row with
+:func:`~alphadag.features.model_inputs.with_model_inputs`, exactly as at training time), the
+skops file loads with the project's allow-list,
 and the model predicts a finite number for every row of the session. The first failure moves to
 the next candidate and is recorded as a reason (``"champion: artifact missing or corrupt: ..."``).
 When both registry candidates fail, the **baseline** scores the session: ``y_pred =
@@ -44,6 +47,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from alphadag.features.model_inputs import DERIVED_COLUMNS, missing_sources
 from alphadag.models.metrics import naive_baseline_predictions
 from alphadag.models.pipelines import feature_matrix
 from alphadag.risk.intervals import conformal_quantile, min_calibration_size
@@ -271,14 +275,19 @@ def resolve_served_model(
 
 
 def _check_schema(model: ServedModel, features: pl.DataFrame) -> None:
-    """The features must provide every signature column, as a number."""
-    missing = [c for c in model.feature_columns if c not in features.columns]
+    """The features must provide every signature column (or its sources), as a number."""
+    missing = missing_sources(model.feature_columns, features.columns)
     if missing:
         raise _Unusable(
             f"input schema mismatch: the model's signature needs {len(missing)} column(s) the "
             f"features lack: {missing[:5]}"
         )
-    wrong = [c for c in model.feature_columns if not features.schema[c].is_numeric()]
+    read = [  # the columns predict reads: a signature column, or a derived one's sources
+        src
+        for c in model.feature_columns
+        for src in ((c,) if c in features.columns else DERIVED_COLUMNS[c].sources)
+    ]
+    wrong = list(dict.fromkeys(c for c in read if not features.schema[c].is_numeric()))
     if wrong:
         raise _Unusable(f"input schema mismatch: non-numeric feature column(s) {wrong[:5]}")
 
