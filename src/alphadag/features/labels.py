@@ -3,6 +3,19 @@
 A label at ``(ticker, t)`` is the log return from the close of ``t`` to the close ``h`` sessions
 (rows of that ticker) later, so it deliberately looks ahead; it lives in its own table and this
 package never joins it into the features. The last ``h`` rows of each ticker have no label yet.
+
+Two options for the training target, both pure and neither changing the stored ``labels`` table:
+
+- :func:`align_to_execution` (``lag = 1``): the label of ``t`` becomes the return from the close
+  of ``t + 1`` to the close of ``t + 1 + h``, the window a strategy that trades on the day after
+  the signal actually holds (a prediction made from the close of ``t`` cannot fill at that close).
+  It is the stored ``fwd_ret_{h}d`` of the ticker's next row, so the column name (the window
+  length ``h``) is unchanged; ``compute_labels(bars, horizons, lag=1)`` computes the same directly.
+  The label window then ends ``h + lag`` sessions after ``t``: the embargo must cover ``h + lag``.
+- :func:`normalize_cross_section`: per date, the label demeaned (``"demean"``), standardised
+  (``"zscore"``) or mapped to normal scores of its ranks (``"rank_gauss"``), so a model learns
+  the cross-sectional ordering the signal trades rather than the market's common move. Per-date
+  Pearson IC is unchanged by ``demean``/``zscore`` and rank IC by all three.
 """
 
 from __future__ import annotations
@@ -13,10 +26,27 @@ import polars as pl
 
 from alphadag.features.compute import check_bars_frame
 
-__all__ = ["DEFAULT_HORIZONS", "compute_labels", "label_columns", "labels_plan"]
+__all__ = [
+    "DEFAULT_HORIZONS",
+    "LABEL_NORMALIZATIONS",
+    "align_to_execution",
+    "compute_labels",
+    "label_columns",
+    "labels_plan",
+    "normalize_cross_section",
+]
 
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 20)
 """The default label horizons, in sessions."""
+
+LABEL_NORMALIZATIONS: tuple[str, ...] = ("none", "demean", "zscore", "rank_gauss")
+"""The per-date cross-sectional label normalisations of :func:`normalize_cross_section`."""
+
+
+def _check_lag(lag: object) -> int:
+    if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+        raise ValueError(f"lag must be a non-negative integer number of sessions, got {lag!r}")
+    return lag
 
 
 def _check_horizons(horizons: Sequence[int]) -> tuple[int, ...]:
@@ -42,7 +72,10 @@ def label_columns(horizons: Sequence[int] = DEFAULT_HORIZONS) -> tuple[str, ...]
 
 
 def labels_plan(
-    bars: pl.DataFrame | pl.LazyFrame, horizons: Sequence[int] = DEFAULT_HORIZONS
+    bars: pl.DataFrame | pl.LazyFrame,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    *,
+    lag: int = 0,
 ) -> pl.LazyFrame:
     """The lazy plan of :func:`compute_labels`.
 
@@ -53,6 +86,7 @@ def labels_plan(
     [0.693147, None]
     """
     hs = _check_horizons(horizons)
+    lag = _check_lag(lag)
     lf = check_bars_frame(bars)
     close = pl.col("close").cast(pl.Float64)
     log_close = pl.when(close.is_finite() & (close > 0.0)).then(close).log()
@@ -62,7 +96,7 @@ def labels_plan(
         .with_columns(
             # shift(-h) reads h rows LATER: intentional look-ahead, this is the label (target);
             # it stays in the labels table and is never joined into features
-            (pl.col("_log_close").shift(-h) - pl.col("_log_close"))
+            (pl.col("_log_close").shift(-h - lag) - pl.col("_log_close").shift(-lag))
             .over("ticker", order_by="date")
             .alias(f"fwd_ret_{h}d")
             for h in hs
@@ -72,13 +106,18 @@ def labels_plan(
 
 
 def compute_labels(
-    bars: pl.DataFrame | pl.LazyFrame, horizons: Sequence[int] = DEFAULT_HORIZONS
+    bars: pl.DataFrame | pl.LazyFrame,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    *,
+    lag: int = 0,
 ) -> pl.DataFrame:
-    """Forward log returns ``fwd_ret_{h}d = ln(close[t+h] / close[t])`` per ticker.
+    """Forward log returns ``fwd_ret_{h}d = ln(close[t+lag+h] / close[t+lag])`` per ticker.
 
     ``t + h`` counts the ticker's rows in date order (a missing session is absent); the last
-    ``h`` rows of each ticker are null. Output: ``ticker``, ``date``, one column per horizon,
-    sorted by ``(ticker, date)``.
+    ``h + lag`` rows of each ticker are null. Output: ``ticker``, ``date``, one column per
+    horizon, sorted by ``(ticker, date)``. ``lag = 0`` (the default, the ``labels`` table) starts
+    the window at the close of ``t``; ``lag = 1`` is the execution-aligned label (see the module
+    docstring and :func:`align_to_execution`).
 
     Parameters
     ----------
@@ -86,6 +125,8 @@ def compute_labels(
         ``bars`` with at least ``ticker``, ``date`` and ``close`` (DataFrame or LazyFrame).
     horizons:
         Distinct positive horizons in sessions; default ``(1, 5, 20)``.
+    lag:
+        Sessions between ``t`` and the start of the label window (0 or more).
 
     >>> import datetime as dt
     >>> bars = pl.DataFrame({"ticker": "A", "date": [dt.date(2024, 1, d) for d in (2, 3, 4)],
@@ -96,4 +137,84 @@ def compute_labels(
     """
     # The in-memory engine: streaming chunk boundaries depend on the frame's height and can change
     # the last bit of a value, which would break byte-identical partitions.
-    return labels_plan(bars, horizons).collect(engine="in-memory")
+    return labels_plan(bars, horizons, lag=lag).collect(engine="in-memory")
+
+
+def align_to_execution(
+    labels: pl.DataFrame | pl.LazyFrame, lag: int = 1, *, columns: Sequence[str] | None = None
+) -> pl.LazyFrame:
+    """The ``labels`` table with each label moved ``lag`` rows earlier within its ticker.
+
+    ``fwd_ret_{h}d`` at ``(ticker, t)`` becomes the stored value of that ticker's row ``lag``
+    rows later: ``ln(close[t+lag+h] / close[t+lag])``, equal to ``compute_labels(bars, lag=lag)``
+    when ``labels`` holds every row of the ticker. ``columns`` defaults to every ``fwd_ret_*``
+    column; other columns pass through. Rows keep their ``(ticker, date)``; the last ``lag``
+    rows of a ticker get null.
+
+    >>> import datetime as dt
+    >>> labels = pl.DataFrame({"ticker": "A", "date": [dt.date(2024, 1, d) for d in (2, 3, 4)],
+    ...                        "fwd_ret_1d": [0.1, 0.2, None]})
+    >>> align_to_execution(labels).collect()["fwd_ret_1d"].to_list()
+    [0.2, None, None]
+    """
+    lag = _check_lag(lag)
+    if isinstance(labels, pl.DataFrame):
+        labels = labels.lazy()
+    if not isinstance(labels, pl.LazyFrame):
+        raise TypeError(f"labels must be a polars DataFrame or LazyFrame, got {type(labels)}")
+    schema = labels.collect_schema()
+    cols = [c for c in schema if c.startswith("fwd_ret_")] if columns is None else list(columns)
+    missing = [c for c in ("ticker", "date", *cols) if c not in schema]
+    if missing:
+        raise ValueError(f"labels lack column(s) {missing}; got {list(schema)}")
+    if lag == 0:
+        return labels
+    # shift(-lag) reads lag rows LATER: intentional, this is the target, never a feature
+    return labels.with_columns(
+        pl.col(c).shift(-lag).over("ticker", order_by="date").alias(c) for c in cols
+    )
+
+
+def normalize_cross_section(
+    frame: pl.DataFrame | pl.LazyFrame, label: str, method: str, *, by: str = "date"
+) -> pl.LazyFrame:
+    """``label`` normalised across the rows of each ``by`` value (each date).
+
+    ``"none"``: unchanged. ``"demean"``: minus the date's mean. ``"zscore"``: demeaned and
+    divided by the date's population standard deviation (0 for a date with one row or no
+    dispersion beyond rounding). ``"rank_gauss"``: the normal quantile of ``rank / (n + 1)`` (average ranks,
+    ``n`` labelled rows that date; van der Waerden scores, 0 for a single row). Null labels stay
+    null and do not count. Normalise the rows the model trains on, after any filtering: the
+    date's mean is then a mean of rows in the same segment.
+
+    >>> import datetime as dt
+    >>> f = pl.DataFrame({"date": [dt.date(2024, 1, 2)] * 3, "y": [0.01, 0.02, 0.06]})
+    >>> normalize_cross_section(f, "y", "demean").collect()["y"].round(6).to_list()
+    [-0.02, -0.01, 0.03]
+    >>> normalize_cross_section(f, "y", "rank_gauss").collect()["y"].round(4).to_list()
+    [-0.6745, 0.0, 0.6745]
+    """
+    if method not in LABEL_NORMALIZATIONS:
+        raise ValueError(f"method must be one of {LABEL_NORMALIZATIONS}, got {method!r}")
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    if not isinstance(lf, pl.LazyFrame):
+        raise TypeError(f"frame must be a polars DataFrame or LazyFrame, got {type(frame)}")
+    if method == "none":
+        return lf
+    y = pl.col(label).cast(pl.Float64)
+    centred = y - y.mean().over(by)
+    if method == "demean":
+        out = centred
+    elif method == "zscore":
+        std = y.std(ddof=0).over(by)
+        # a std below 1e-12 of the date's largest |label| is rounding noise: no dispersion
+        flat = std <= 1e-12 * y.abs().max().over(by)
+        out = pl.when(y.is_null()).then(None).when(flat).then(0.0).otherwise(centred / std)
+    else:  # rank_gauss
+        from scipy.special import ndtri
+
+        share = y.rank("average").over(by) / (y.count().over(by) + 1)
+        out = share.map_batches(
+            lambda s: pl.Series(ndtri(s.to_numpy()), nan_to_null=True), return_dtype=pl.Float64
+        )
+    return lf.with_columns(out.alias(label))

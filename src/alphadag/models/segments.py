@@ -10,6 +10,15 @@ window ``[t, t+h]`` then ends strictly before the validation segment starts (and
 validation and test). :func:`build_training_set` enforces this a second time per row, using each
 ticker's own rows, so a ticker with missing sessions (whose label spans more calendar sessions)
 cannot leak either. The segments are data: :meth:`Segments.to_dict` is what gets logged with a run.
+
+Label options of :func:`build_training_set` (the stored ``labels`` table is never changed):
+``execution_lag = 1`` trains on the execution-aligned label, the return from the close of
+``t + 1`` to the close of ``t + 1 + h`` (:func:`alphadag.features.labels.align_to_execution`);
+its window spans ``t .. t+h+lag``, so ``label_end_date`` moves with it and :func:`make_segments`
+(given the same ``execution_lag``) embargoes ``h + lag`` sessions. ``label_normalization``
+(:data:`alphadag.features.labels.LABEL_NORMALIZATIONS`) normalises the label across the
+tickers of each date (:func:`alphadag.features.labels.normalize_cross_section`), after the
+rows are selected.
 """
 
 from __future__ import annotations
@@ -22,6 +31,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
+
+from alphadag.features.labels import (
+    LABEL_NORMALIZATIONS,
+    align_to_execution,
+    normalize_cross_section,
+)
 
 __all__ = [
     "SEGMENT_NAMES",
@@ -66,6 +81,12 @@ def _check_horizon(horizon: object) -> int:
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer number of sessions, got {horizon!r}")
     return horizon
+
+
+def _check_lag(lag: object) -> int:
+    if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+        raise ValueError(f"execution_lag must be a non-negative integer, got {lag!r}")
+    return lag
 
 
 def _check_sessions(sessions: Sequence[dt.date]) -> list[dt.date]:
@@ -187,6 +208,7 @@ def make_segments(
     valid_frac: float = 0.15,
     test_frac: float = 0.15,
     embargo: int | None = None,
+    execution_lag: int = 0,
 ) -> Segments:
     """Split ``sessions`` into train / valid / test with ``embargo`` sessions dropped between.
 
@@ -194,7 +216,9 @@ def make_segments(
     ``ceil(valid_frac * n)`` before the embargo gap that precedes test, train what is left before
     the first gap. With ``embargo >= horizon`` (default ``embargo = horizon``) the label window
     ``[t, t+horizon]`` of the last training date ends before the first validation date, and the
-    same holds between validation and test.
+    same holds between validation and test. With an ``execution_lag`` (the label window
+    ``[t + lag, t + lag + horizon]``) the embargo defaults to, and must be at least,
+    ``horizon + execution_lag``.
 
     Parameters
     ----------
@@ -205,7 +229,10 @@ def make_segments(
     valid_frac, test_frac:
         Fractions of the sessions for validation and test, each in ``(0, 1)``.
     embargo:
-        Sessions left out between consecutive segments; at least ``horizon``.
+        Sessions left out between consecutive segments; at least ``horizon + execution_lag``.
+    execution_lag:
+        Sessions between a row's date and the start of its label window (0: the ``labels``
+        table's ``fwd_ret_{h}d``; 1: the execution-aligned label).
 
     >>> days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(100)]
     >>> s = make_segments(days, horizon=5)
@@ -213,14 +240,16 @@ def make_segments(
     [59, 65, 79, 85]
     """
     h = _check_horizon(horizon)
+    span = h + _check_lag(execution_lag)  # sessions from a row's date to its label's end
     ordered = _check_sessions(sessions)
     if embargo is None:
-        embargo = h
+        embargo = span
     if isinstance(embargo, bool) or not isinstance(embargo, int):
         raise TypeError(f"embargo must be an integer number of sessions, got {embargo!r}")
-    if embargo < h:
+    if embargo < span:
+        what = f"the label horizon ({h})" if span == h else f"horizon + execution_lag ({span})"
         raise ValueError(
-            f"embargo ({embargo}) must be at least the label horizon ({h}) so that no label "
+            f"embargo ({embargo}) must be at least {what} so that no label "
             "window overlaps the next segment"
         )
     for name, frac in (("valid_frac", valid_frac), ("test_frac", test_frac)):
@@ -253,6 +282,8 @@ def build_training_set(
     *,
     horizon: int,
     segments: Segments,
+    execution_lag: int = 0,
+    label_normalization: str = "none",
 ) -> pl.DataFrame:
     """Features joined to the ``fwd_ret_{horizon}d`` label, tagged with their segment.
 
@@ -262,6 +293,13 @@ def build_training_set(
     segment: its ``label_end_date`` (the date of that ticker's row ``horizon`` rows later, see
     :mod:`alphadag.features.labels`) is on or after the next segment's start. With segments from
     :func:`make_segments` this only bites for tickers with missing sessions.
+
+    Label options (see the module docstring): ``execution_lag`` rows shift the label window to
+    ``[t + lag, t + lag + horizon]`` (``label_end_date`` is then the row ``horizon + lag``
+    later); ``label_normalization`` (``"none"``, ``"demean"``, ``"zscore"``, ``"rank_gauss"``)
+    normalises the label per date over the rows kept, so no dropped row (e.g. one whose window
+    reaches the next segment) enters a date's mean. The label column keeps its name
+    ``fwd_ret_{horizon}d``.
 
     Output: ``ticker``, ``date``, ``segment`` (``train`` | ``valid`` | ``test``),
     ``label_end_date``, the feature columns in their input order, then the label; sorted by
@@ -277,7 +315,13 @@ def build_training_set(
     [('test', 6), ('train', 20), ('valid', 8)]
     """
     h = _check_horizon(horizon)
+    lag = _check_lag(execution_lag)
     label = label_column(h)
+    if label_normalization not in LABEL_NORMALIZATIONS:
+        raise ValueError(
+            f"label_normalization must be one of {LABEL_NORMALIZATIONS}, "
+            f"got {label_normalization!r}"
+        )
     if not isinstance(segments, Segments):
         raise TypeError(f"segments must be a Segments, got {type(segments).__name__}")
     feats = _lazy(features, "features")
@@ -310,12 +354,14 @@ def build_training_set(
             nxt = segments.bounds(following)[0]
             next_start = pl.when(in_seg).then(pl.lit(nxt)).otherwise(next_start)
 
-    label_rows = labs.select(
-        pl.col("ticker").cast(pl.String),
-        pl.col("date"),
-        pl.col(label).cast(pl.Float64),
-        # shift(-h) reads h rows later on purpose: the date on which this row's label window ends
-        pl.col("date").shift(-h).over("ticker", order_by="date").alias("label_end_date"),
+    label_rows = align_to_execution(
+        labs.select(
+            pl.col("ticker").cast(pl.String), pl.col("date"), pl.col(label).cast(pl.Float64)
+        ),
+        lag,
+    ).with_columns(
+        # shift(-h-lag) reads later rows on purpose: the date on which this row's label window ends
+        pl.col("date").shift(-h - lag).over("ticker", order_by="date").alias("label_end_date"),
     )
     out = (
         feats.with_columns(pl.col("ticker").cast(pl.String))
@@ -329,8 +375,8 @@ def build_training_set(
             & (pl.col("_next_start").is_null() | (pl.col("label_end_date") < pl.col("_next_start")))
         )
         .select("ticker", "date", "segment", "label_end_date", *feature_cols, label)
-        .sort("date", "ticker")
     )
+    out = normalize_cross_section(out, label, label_normalization).sort("date", "ticker")
     return out.collect(engine="in-memory")
 
 
