@@ -24,10 +24,26 @@ from alphadag.models import (
 D0 = dt.date(2024, 1, 2)
 
 
-def expected_metrics(frame: pl.DataFrame) -> dict[str, float]:
+def _newey_west(xs: list[float], horizon: int) -> tuple[float, float, float]:
+    """Newey-West (Bartlett, lag max(horizon, 1) capped at n - 1) se, t and p of the mean."""
+    x = np.asarray(xs, dtype=float)
+    n = x.size
+    if n < 2:
+        return math.nan, math.nan, math.nan
+    lags = min(max(horizon, 1), n - 1)
+    e = x - x.mean()
+    lrv = e @ e / n + sum(
+        2 * (1 - k / (lags + 1)) * (e[k:] @ e[:-k]) / n for k in range(1, lags + 1)
+    )
+    se = math.sqrt(max(lrv, 0.0) / n)
+    t = x.mean() / se if se > 0 else math.nan
+    return se, t, 2 * stats.norm.sf(abs(t))
+
+
+def expected_metrics(frame: pl.DataFrame, horizon: int = 1) -> dict[str, float]:
     """The definitions, written out with scipy per date and numpy over rows."""
     ics, rics = [], []
-    for _date, part in frame.group_by("date"):
+    for _date, part in frame.sort("date").group_by("date", maintain_order=True):
         t = part["y_true"].to_numpy()
         p = part["y_pred"].to_numpy()
         if len(t) < 3 or len(set(t)) == 1 or len(set(p)) == 1:  # constant: undefined
@@ -51,19 +67,31 @@ def expected_metrics(frame: pl.DataFrame) -> dict[str, float]:
         out[f"{name}_mean"] = mean
         out[f"{name}_std"] = std
         out[f"{name}ir"] = mean / std if std > 0 else math.nan  # icir, rank_icir
+        se, t, p = _newey_west(xs, horizon)
+        out[f"{name}_hac_se"], out[f"{name}_hac_t"], out[f"{name}_hac_p"] = se, t, p
     return out
 
 
 def assert_metrics_close(got: dict[str, float], want: dict[str, float]) -> None:
-    assert set(got) == set(METRIC_NAMES)
-    for k in METRIC_NAMES:
+    assert list(got) == list(METRIC_NAMES)
+    for k in want:
         std = {"icir": "ic_std", "rank_icir": "rank_ic_std"}.get(k)
-        if std and want[std] < 1e-9:
+        if k.endswith(("_hac_t", "_hac_p")):
+            std = k.removesuffix("_hac_t").removesuffix("_hac_p") + "_std"
+        if std and (math.isnan(want[std]) or want[std] < 1e-9):
             continue  # mean / ~0: the ratio is rounding noise in any implementation
+        if k.endswith("_hac_se") and want[k.removesuffix("_hac_se") + "_std"] < 1e-9:
+            continue
         if math.isnan(want[k]):
             assert math.isnan(got[k]), (k, got[k])
         else:
             assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-12), k
+    for name in ("ic", "rank_ic"):  # the bootstrap interval: seeded, brackets the mean
+        lo, hi, mean = got[f"{name}_ci_lo"], got[f"{name}_ci_hi"], got[f"{name}_mean"]
+        if want["n_ic_dates"] < 2:
+            assert math.isnan(lo) and math.isnan(hi)
+        else:
+            assert lo <= mean + 1e-12 and mean - 1e-12 <= hi, (name, lo, mean, hi)
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +115,10 @@ def scored() -> pl.DataFrame:
     return pl.DataFrame(rows, schema=["date", "ticker", "y_true", "y_pred"], orient="row")
 
 
-def test_ic_metrics_match_scipy_per_date(scored: pl.DataFrame) -> None:
-    got = ic_metrics(scored)
-    want = expected_metrics(scored)
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_ic_metrics_match_scipy_per_date(scored: pl.DataFrame, horizon: int) -> None:
+    got = ic_metrics(scored, horizon=horizon)
+    want = expected_metrics(scored, horizon)
     assert want["n_ic_dates"] == 10.0  # the 2-ticker, the constant and the 1-row dates are skipped
     assert got["n_dates"] == 13.0
     assert_metrics_close(got, want)

@@ -14,11 +14,12 @@ would leak: the label of ``t - 1`` ends at ``t - 1 + h``, after ``t``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
+
+from alphadag.models.ic import MIN_TICKERS, daily_ic, hit_rate, ic_figures
 
 __all__ = [
     "BASELINES",
@@ -30,8 +31,9 @@ __all__ = [
     "naive_baseline_predictions",
 ]
 
-MIN_TICKERS_PER_DATE = 3
-"""Dates with fewer tickers than this are left out of the IC statistics."""
+MIN_TICKERS_PER_DATE = MIN_TICKERS
+"""Dates with fewer tickers than this are left out of the IC statistics
+(:data:`alphadag.models.ic.MIN_TICKERS`, the one rule)."""
 
 BASELINES: tuple[str, ...] = ("baseline_zero", "baseline_momentum")
 """The naive forecasts computed by :func:`naive_baseline_predictions`."""
@@ -49,16 +51,14 @@ METRIC_NAMES: tuple[str, ...] = (
     "n_dates",
     "n_ic_dates",
     "n_rows",
+    *(
+        f"{s}_{f}"
+        for s in ("ic", "rank_ic")
+        for f in ("hac_t", "hac_se", "hac_p", "ci_lo", "ci_hi")
+    ),
 )
-
-
-def _summary(values: np.ndarray) -> tuple[float, float, float]:
-    if values.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    std = float(values.std(ddof=1)) if values.size > 1 else math.nan
-    ir = mean / std if std > 0.0 else math.nan
-    return mean, std, ir
+"""The keys of :func:`ic_metrics`: the historical twelve, then the uncertainty of the mean IC and
+rank IC (``{ic,rank_ic}_{hac_t,hac_se,hac_p,ci_lo,ci_hi}``, see :mod:`alphadag.models.ic`)."""
 
 
 def ic_metrics(
@@ -67,16 +67,24 @@ def ic_metrics(
     date: str = "date",
     y_true: str = "y_true",
     y_pred: str = "y_pred",
+    horizon: int = 1,
 ) -> dict[str, float]:
-    """IC, rank IC, RMSE, MAE and directional accuracy of ``y_pred`` against ``y_true``.
+    """IC, rank IC and their uncertainty, RMSE, MAE and directional accuracy (keys
+    :data:`METRIC_NAMES`) of ``y_pred`` against ``y_true``.
 
     - ``ic_*``: daily cross-sectional Pearson correlation; ``rank_ic_*``: Spearman (average
-      ranks for ties). A date enters only with at least :data:`MIN_TICKERS_PER_DATE` rows and
-      at least two distinct values in both columns (so a constant forecast has NaN IC); ``n_ic_dates``
-      counts the dates used. ``*_std`` uses ``ddof=1``; ``*ir = mean / std`` (NaN if undefined).
+      ranks for ties), by :func:`alphadag.models.ic.daily_ic`. A date enters only with at least
+      :data:`MIN_TICKERS_PER_DATE` rows and at least two distinct values in both columns (so a
+      constant forecast has NaN IC); ``n_ic_dates`` counts the dates used, ``n_dates`` all dates.
+      ``*_std`` uses ``ddof=1``; ``*ir = mean / std`` per date (NaN if undefined).
+    - ``*_hac_t``, ``*_hac_se``, ``*_hac_p``: Newey-West t-stat, standard error and p-value of
+      the mean with ``maxlags = max(horizon, 1)``; pass the label ``horizon`` (sessions), since
+      ``h``-session labels overlap. ``*_ci_lo``, ``*_ci_hi``: the 95% block-bootstrap interval
+      of the mean (blocks >= horizon, seeded).
     - ``rmse``, ``mae``: pooled over all rows.
-    - ``directional_accuracy``: share of rows with ``y_true != 0`` where the signs agree; a
-      prediction of exactly 0 states no direction and counts as a miss.
+    - ``directional_accuracy``: :func:`alphadag.models.ic.hit_rate` pooled over all rows: the
+      share of rows with ``y_true != 0`` where the signs agree; a prediction of exactly 0 states
+      no direction and counts as a miss.
 
     Null or non-finite values are an error (drop such rows first).
 
@@ -103,46 +111,20 @@ def ic_metrics(
     n_rows = data.height
     if n_rows == 0:
         raise ValueError("cannot score an empty frame")
-    daily = (
-        data.group_by("_d")
-        .agg(
-            pl.len().alias("n"),
-            # "zero variance" tested exactly: a float std of equal values can come out as 1e-19
-            pl.col("_t").n_unique().alias("ut"),
-            pl.col("_p").n_unique().alias("up"),
-            pl.corr("_t", "_p", method="pearson").alias("ic"),
-            pl.corr("_t", "_p", method="spearman").alias("rank_ic"),
-        )
-        .sort("_d")
-    )
-    n_dates = daily.height
-    usable = daily.filter(
-        (pl.col("n") >= MIN_TICKERS_PER_DATE) & (pl.col("ut") > 1) & (pl.col("up") > 1)
-    )
-    ic = usable.get_column("ic").to_numpy()
-    rank_ic = usable.get_column("rank_ic").to_numpy()
-    # ranks tie only where values tie, so two distinct values also make Spearman defined
+    daily = daily_ic(data, date="_d", y_true="_t", y_pred="_p")
     t = data.get_column("_t").to_numpy()
     p = data.get_column("_p").to_numpy()
     err = p - t
-    moving = t != 0.0
-    hits = np.sign(p[moving]) == np.sign(t[moving])
-    ic_mean, ic_std, icir = _summary(ic)
-    r_mean, r_std, r_ir = _summary(rank_ic)
-    return {
-        "ic_mean": ic_mean,
-        "ic_std": ic_std,
-        "icir": icir,
-        "rank_ic_mean": r_mean,
-        "rank_ic_std": r_std,
-        "rank_icir": r_ir,
+    figures = ic_figures(daily, horizon)
+    out = {
+        **figures,
         "rmse": float(np.sqrt(np.mean(err**2))),
         "mae": float(np.mean(np.abs(err))),
-        "directional_accuracy": float(hits.mean()) if hits.size else math.nan,
-        "n_dates": float(n_dates),
-        "n_ic_dates": float(ic.size),
+        "directional_accuracy": hit_rate(p, t),
+        "n_dates": float(daily.height),
         "n_rows": float(n_rows),
     }
+    return {k: out[k] for k in METRIC_NAMES}
 
 
 def naive_baseline_predictions(frame: pl.DataFrame, *, horizon: int) -> pl.DataFrame:
@@ -183,7 +165,7 @@ def evaluate_predictions(
     scored = naive_baseline_predictions(frame, horizon=horizon).with_columns(pred)
     out: dict[str, dict[str, float]] = {}
     for name, col in (("model", "y_pred"), *((b, b) for b in BASELINES)):
-        out[name] = ic_metrics(scored, y_true=label, y_pred=col)
+        out[name] = ic_metrics(scored, y_true=label, y_pred=col, horizon=horizon)
     return out
 
 
