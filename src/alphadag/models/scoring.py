@@ -4,10 +4,13 @@ A prediction dated ``d`` with horizon ``h`` matures on the ``h``-th session afte
 as the bars give them); its realised value is ``ln(close(d + h) / close(d))``, the same forward
 log return as the ``fwd_ret_{h}d`` label. :func:`score_predictions` scores, for a scoring session
 ``as_of``, every prediction date that matures on ``as_of``: IC (Pearson) and rank IC (Spearman)
-across tickers, hit rate (sign of ``y_pred`` equals sign of the realised return, zeros excluded),
-interval coverage (share of realised values inside ``[y_lo, y_hi]``), RMSE, and the rolling
-means over the last 20 and 60 matured prediction dates up to ``as_of``. Only closes up to
-``as_of`` are read, so a score never uses a price it could not have known. No dagster here.
+across tickers, hit rate, interval coverage (share of realised values inside ``[y_lo, y_hi]``),
+RMSE, and the rolling means over the last 20 and 60 matured prediction dates up to ``as_of``.
+Over the same windows, the uncertainty of the mean IC and rank IC: ICIR, Newey-West t-stat (lag
+>= horizon: consecutive prediction dates' returns overlap) and the 95% block-bootstrap interval.
+IC, rank IC, the minimum-ticker rule, hit rate and the uncertainty all come from
+:mod:`alphadag.models.ic`, the one implementation. Only closes up to ``as_of`` are read, so a
+score never uses a price it could not have known. No dagster here.
 """
 
 from __future__ import annotations
@@ -17,13 +20,35 @@ import math
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-__all__ = ["ROLLING_WINDOWS", "SCORES_SCHEMA", "realised_returns", "score_predictions"]
+from alphadag.models.ic import daily_ic, hit_rate, ic_summary
+
+__all__ = [
+    "ROLLING_UNCERTAINTY",
+    "ROLLING_WINDOWS",
+    "SCORES_SCHEMA",
+    "realised_returns",
+    "score_predictions",
+]
 
 ROLLING_WINDOWS: tuple[int, ...] = (20, 60)
 
 _FIGURES = ("ic", "rank_ic", "hit_rate", "coverage")
+
+ROLLING_UNCERTAINTY: tuple[str, ...] = (
+    "icir",
+    "ic_hac_t",
+    "ic_ci_lo",
+    "ic_ci_hi",
+    "rank_icir",
+    "rank_ic_hac_t",
+    "rank_ic_ci_lo",
+    "rank_ic_ci_hi",
+    "n_ic_dates",
+)
+"""Per window ``w``, the columns ``{figure}_{w}``: the uncertainty of the rolling mean IC and rank
+IC over the window's dates with a defined IC (``n_ic_dates_{w}``), by
+:func:`alphadag.models.ic.ic_summary` with the row's horizon."""
 
 SCORES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "date": pl.Date,
@@ -39,8 +64,17 @@ SCORES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "model_source": pl.String,
     "model_version": pl.String,
     **{f"{f}_{w}": pl.Float64 for w in ROLLING_WINDOWS for f in _FIGURES},
+    **{
+        f"{f}_{w}": pl.Int64 if f == "n_ic_dates" else pl.Float64
+        for w in ROLLING_WINDOWS
+        for f in ROLLING_UNCERTAINTY
+    },
 }
-"""One row per matured prediction date; ``date`` is the scoring (maturity) session."""
+"""One row per matured prediction date; ``date`` is the scoring (maturity) session.
+
+``ic``/``rank_ic`` are null on a date with fewer than :data:`alphadag.models.ic.MIN_TICKERS`
+scored tickers or a constant side; ``hit_rate`` is :func:`alphadag.models.ic.hit_rate` over the
+date's tickers (a prediction of exactly 0 is a miss, a realised 0 is left out)."""
 
 
 def realised_returns(predictions: pl.DataFrame, bars: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
@@ -82,25 +116,16 @@ def realised_returns(predictions: pl.DataFrame, bars: pl.DataFrame, as_of: dt.da
     )
 
 
-def _corr(x: np.ndarray, y: np.ndarray, rank: bool) -> float:
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan
-    r = stats.spearmanr(x, y).statistic if rank else stats.pearsonr(x, y).statistic
-    return float(r)
-
-
 def _date_scores(group: pl.DataFrame) -> dict[str, float | int]:
+    """The figures of one prediction date other than its IC (that comes from ``daily_ic``)."""
     y = group["y_pred"].to_numpy()
     r = group["realised"].to_numpy()
-    nz = (np.sign(r) != 0) & (np.sign(y) != 0)
     lo, hi = group["y_lo"].to_numpy(), group["y_hi"].to_numpy()
     has_iv = np.isfinite(lo) & np.isfinite(hi)
     inside = (r >= lo) & (r <= hi)
     return {
         "n": int(group.height),
-        "ic": _corr(y, r, rank=False),
-        "rank_ic": _corr(y, r, rank=True),
-        "hit_rate": float(np.mean(np.sign(y[nz]) == np.sign(r[nz]))) if nz.any() else math.nan,
+        "hit_rate": hit_rate(y, r),
         "coverage": float(np.mean(inside[has_iv])) if has_iv.any() else math.nan,
         "rmse": float(np.sqrt(np.mean((y - r) ** 2))),
     }
@@ -123,6 +148,12 @@ def score_predictions(
     scored = realised_returns(predictions, bars, as_of).filter(
         pl.col("matured_on").is_not_null() & pl.col("realised").is_finite()
     )
+    ics = {
+        d: (ic, rank_ic)
+        for d, _, ic, rank_ic in daily_ic(
+            scored, date="date", y_true="realised", y_pred="y_pred"
+        ).iter_rows()
+    }
     rows = []
     for (d,), group in scored.sort("date", "ticker").group_by("date", maintain_order=True):
         rows.append(
@@ -130,6 +161,8 @@ def score_predictions(
                 "date": group["matured_on"][0],
                 "prediction_date": d,
                 "horizon": int(group["horizon"][0]),
+                "ic": ics[d][0],
+                "rank_ic": ics[d][1],
                 **_date_scores(group),
                 "nominal_coverage": float(group["coverage"][0]),
                 "model_source": ",".join(sorted(set(group["model_source"].to_list()))),
@@ -150,11 +183,37 @@ def score_predictions(
                     [_finite_mean(vals[max(0, i - w + 1) : i + 1]) for i in range(len(vals))],
                 )
             )
-    out = history.filter(pl.col("date") == as_of)
+    out = _with_uncertainty(history, as_of)
+    if out.height == 0:
+        return empty
     # no NaN in a stored table: a figure that cannot be computed is null
     return out.select([pl.col(c).cast(t) for c, t in SCORES_SCHEMA.items()]).with_columns(
         pl.col(pl.Float64).fill_nan(None)
     )
+
+
+def _with_uncertainty(history: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """The rows of ``history`` scored on ``as_of``, with the :data:`ROLLING_UNCERTAINTY` columns
+    over each rolling window (computed for these rows only: the bootstrap is not free)."""
+    positions = [i for i, d in enumerate(history["date"].to_list()) if d == as_of]
+    if not positions:
+        return history.clear()
+    series = {"ic": history["ic"].to_numpy(), "rank_ic": history["rank_ic"].to_numpy()}
+    horizons = history["horizon"].to_list()
+    rows = []
+    for i in positions:
+        row: dict[str, float | int] = {}
+        for w in ROLLING_WINDOWS:
+            for name, values in series.items():
+                s = ic_summary(values[max(0, i - w + 1) : i + 1], horizons[i])
+                row[f"{name}ir_{w}"] = s.ir
+                row[f"{name}_hac_t_{w}"] = s.hac_t
+                row[f"{name}_ci_lo_{w}"] = s.ci_lo
+                row[f"{name}_ci_hi_{w}"] = s.ci_hi
+            row[f"n_ic_dates_{w}"] = s.n_dates  # the same dates for IC and rank IC
+        rows.append(row)
+    extra = pl.DataFrame(rows, schema={c: SCORES_SCHEMA[c] for c in rows[0]}, orient="row")
+    return history[positions].hstack(extra)
 
 
 def _finite_mean(values: np.ndarray) -> float:
