@@ -25,6 +25,15 @@ def _world(seed: int, n_tickers: int = 12, n_dates: int = 70):
     return rng, dates, bars
 
 
+def _newey_west_se(x: np.ndarray, lags: int) -> float:
+    """Bartlett-kernel long-run variance of the mean, written out."""
+    e = x - x.mean()
+    lrv = e @ e / x.size
+    for k in range(1, lags + 1):
+        lrv += 2 * (1 - k / (lags + 1)) * (e[k:] @ e[:-k]) / x.size
+    return math.sqrt(lrv / x.size)
+
+
 def _forward(bars: pl.DataFrame, h: int) -> dict[tuple[str, dt.date], float]:
     out = {}
     for (tk,), g in bars.sort("date").group_by("ticker"):
@@ -65,11 +74,24 @@ def test_matches_scipy_per_date(seed, h):
     assert r.n_dates == len(expected)
     assert math.isclose(r.ic_mean, ics.mean(), rel_tol=1e-9)
     assert math.isclose(r.ic_std, ics.std(ddof=1), rel_tol=1e-9)
-    assert math.isclose(r.ic_t_stat, ics.mean() / ics.std(ddof=1) * math.sqrt(ics.size))
-    assert r.ic_hit_rate == pytest.approx((ics > 0).mean())
+    assert r.icir == pytest.approx(ics.mean() / ics.std(ddof=1), rel=1e-9)
+    # Newey-West with lag h: the forward returns of consecutive dates overlap
+    lags = min(h, ics.size - 1)
+    assert r.ic_hac_se == pytest.approx(_newey_west_se(ics, lags), rel=1e-9)
+    assert r.ic_hac_t == pytest.approx(ics.mean() / _newey_west_se(ics, lags), rel=1e-9)
+    assert r.rank_ic_hac_t == pytest.approx(rics.mean() / _newey_west_se(rics, lags), rel=1e-9)
+    assert (
+        r.ic_ci_lo < r.ic_mean < r.ic_ci_hi and r.rank_ic_ci_lo < r.rank_ic_mean < r.rank_ic_ci_hi
+    )
+    assert r.ic_positive_share == pytest.approx((ics > 0).mean())
     assert math.isclose(r.rank_ic_mean, rics.mean(), rel_tol=1e-9)
-    assert r.rank_ic_hit_rate == pytest.approx((rics > 0).mean())
+    assert r.rank_ic_positive_share == pytest.approx((rics > 0).mean())
     assert r.rank_ic_mean > 0.1  # the predictions carry the outcome
+    pairs = [(p, fwd[(tk, d)]) for d, tk, hh, p in rows if hh == h]
+    moving = [(p, f) for p, f in pairs if f != 0]
+    assert r.hit_rate == pytest.approx(np.mean([np.sign(p) == np.sign(f) for p, f in moving]))
+    assert r.n_ic_dates == len(expected) and r.n_excluded == 0
+    assert "ic_t_stat" not in r.to_dict()  # the naive t is never reported
 
 
 def test_constant_date_is_nan_and_left_out_of_the_summary():
@@ -83,6 +105,20 @@ def test_constant_date_is_nan_and_left_out_of_the_summary():
     rest = r.by_date.filter(pl.col("date") != dates[0])
     assert math.isclose(r.ic_mean, rest["ic"].mean(), rel_tol=1e-12)
     assert r.ic_mean == pytest.approx(1.0)  # y_pred is the outcome itself elsewhere
+    assert r.n_ic_dates == rest.height and r.n_excluded == 1
+
+
+def test_a_date_with_fewer_tickers_than_the_rule_is_excluded_and_counted():
+    _, dates, bars = _world(7, n_tickers=6, n_dates=12)
+    fwd = _forward(bars, 1)
+    rows = [(d, tk, f) for (tk, d), f in fwd.items()]
+    thin = dates[3]
+    rows = [r for r in rows if r[0] != thin] + [r for r in rows if r[0] == thin][:2]
+    preds = pl.DataFrame(rows, schema=["date", "ticker", "y_pred"], orient="row")
+    r = ic_analysis(preds, bars, horizon=1)
+    assert thin not in r.by_date["date"].to_list()
+    assert r.n_excluded == 1 and r.n_ic_dates == r.n_dates == r.by_date.height
+    assert r.rank_ic_mean == pytest.approx(1.0) and r.hit_rate == 1.0
 
 
 def test_unscored_tail_and_argument_errors():

@@ -3,18 +3,24 @@
 :func:`ic_analysis` lines up each prediction ``y_pred`` dated ``t`` with the realised log return
 from ``t``'s close to the close ``horizon`` sessions later (of the same ticker, as the
 ``fwd_ret_{h}d`` labels are defined), and reports per date the cross-sectional Pearson IC and the
-Spearman rank IC (average ranks for ties), then their mean, standard deviation, t-statistic
-(``mean / std * sqrt(n_dates)``) and hit rate (the share of dates with a positive IC). The forward
-return reads the future on purpose: it is the outcome the prediction is scored on, never an input.
+Spearman rank IC (average ranks for ties), then for each: mean, standard deviation, ICIR (per
+date), the Newey-West t-stat, standard error and p-value of the mean (lag = ``horizon``: the
+forward returns of consecutive dates overlap, so the naive ``mean / std * sqrt(n)`` is not
+reported), the 95% block-bootstrap interval and the share of dates with a positive IC; and the
+hit rate over all scored rows. All of it comes from :mod:`alphadag.models.ic`, the one IC
+implementation that training metrics and ``prediction_scores`` use too. The forward return reads
+the future on purpose: it is the outcome the prediction is scored on, never an input.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
+
+from alphadag.models.ic import MIN_TICKERS, daily_ic, hit_rate, ic_figures
 
 __all__ = ["ICAnalysis", "ic_analysis"]
 
@@ -22,34 +28,51 @@ __all__ = ["ICAnalysis", "ic_analysis"]
 @dataclass(frozen=True)
 class ICAnalysis:
     """``by_date`` (``date, n, ic, rank_ic``: one row per prediction date with at least
-    ``min_names`` scored tickers; ``ic``/``rank_ic`` NaN where a side is constant) and the
-    summary over the dates with a finite value."""
+    :data:`~alphadag.models.ic.MIN_TICKERS` scored tickers; ``ic``/``rank_ic`` NaN where a side
+    is constant) and the summary over the dates with a finite value.
+
+    ``n_dates`` counts the rows of ``by_date``, ``n_ic_dates`` the dates with a defined IC (the
+    summary's), ``n_excluded`` the scored dates without one (fewer than ``MIN_TICKERS`` tickers,
+    or a constant side). ``*_hac_t``/``*_hac_se``/``*_hac_p``: Newey-West figures of the mean;
+    ``*_ci_lo``/``*_ci_hi``: its 95% block-bootstrap interval; ``*_positive_share``: the share of
+    dates with a positive IC (called ``*_hit_rate`` before, renamed: the hit rate is
+    ``hit_rate``, the sign agreement over all scored ``(ticker, date)`` rows, as everywhere).
+    """
 
     horizon: int
     by_date: pl.DataFrame
     n_dates: int
+    n_ic_dates: int
+    n_excluded: int
     ic_mean: float
     ic_std: float
-    ic_t_stat: float
-    ic_hit_rate: float
+    icir: float
+    ic_hac_t: float
+    ic_hac_se: float
+    ic_hac_p: float
+    ic_ci_lo: float
+    ic_ci_hi: float
+    ic_positive_share: float
     rank_ic_mean: float
     rank_ic_std: float
-    rank_ic_t_stat: float
-    rank_ic_hit_rate: float
+    rank_icir: float
+    rank_ic_hac_t: float
+    rank_ic_hac_se: float
+    rank_ic_hac_p: float
+    rank_ic_ci_lo: float
+    rank_ic_ci_hi: float
+    rank_ic_positive_share: float
+    hit_rate: float
 
     def to_dict(self) -> dict[str, float]:
         """The summary fields (without ``by_date``)."""
-        return {k: v for k, v in self.__dict__.items() if k != "by_date"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "by_date"}
 
 
-def _summary(values: np.ndarray) -> tuple[float, float, float, float]:
-    x = values[np.isfinite(values)]
-    if x.size == 0:
-        return (math.nan,) * 4
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if x.size > 1 else math.nan
-    t = mean / std * math.sqrt(x.size) if std and not math.isnan(std) else math.nan
-    return mean, std, t, float((x > 0).mean())
+def _positive_share(values: pl.Series) -> float:
+    x = values.to_numpy()
+    x = x[np.isfinite(x)]
+    return float((x > 0).mean()) if x.size else math.nan
 
 
 def ic_analysis(
@@ -57,7 +80,6 @@ def ic_analysis(
     bars: pl.DataFrame,
     *,
     horizon: int,
-    min_names: int = 3,
 ) -> ICAnalysis:
     """Per-date IC and rank IC of ``predictions.y_pred`` against the realised forward log return.
 
@@ -71,9 +93,7 @@ def ic_analysis(
         ``log(close[t + horizon] / close[t])`` over that ticker's own sessions (null within
         ``horizon`` sessions of its last bar: those predictions are not scored yet).
     horizon:
-        Sessions ahead (>= 1).
-    min_names:
-        The fewest scored tickers a date needs to count (>= 2).
+        Sessions ahead (>= 1); also the Newey-West lag and the shortest bootstrap block.
 
     >>> import datetime as dt
     >>> import polars as pl
@@ -88,8 +108,6 @@ def ic_analysis(
     """
     if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-    if min_names < 2:
-        raise ValueError(f"min_names must be >= 2, got {min_names}")
     for name, frame, cols in (
         ("predictions", predictions, {"date", "ticker", "y_pred"}),
         ("bars", bars, {"ticker", "date", "close"}),
@@ -114,38 +132,20 @@ def ic_analysis(
         .over("ticker", order_by="date")
         .alias("_fwd"),
     )
-    scored = (
-        preds.join(outcome, on=["date", "ticker"], how="inner")
-        .filter(pl.col("y_pred").is_not_null() & pl.col("_fwd").is_not_null())
-        .filter(pl.col("y_pred").is_finite() & pl.col("_fwd").is_finite())
-        .with_columns(
-            pl.col("y_pred").rank("average").over("date").alias("_rp"),
-            pl.col("_fwd").rank("average").over("date").alias("_rf"),
-        )
+    scored = preds.join(outcome, on=["date", "ticker"], how="inner").filter(
+        pl.col("y_pred").is_finite() & pl.col("_fwd").is_finite()
     )
-    by_date = (
-        scored.group_by("date")
-        .agg(
-            pl.len().cast(pl.Int64).alias("n"),
-            pl.corr("y_pred", "_fwd").alias("ic"),
-            pl.corr("_rp", "_rf").alias("rank_ic"),
-        )
-        .filter(pl.col("n") >= min_names)
-        .sort("date")
-        .with_columns(pl.col("ic", "rank_ic").fill_null(math.nan))
-    )
-    ic = _summary(by_date["ic"].to_numpy())
-    rank_ic = _summary(by_date["rank_ic"].to_numpy())
+    daily = daily_ic(scored, date="date", y_true="_fwd", y_pred="y_pred")
+    by_date = daily.filter(pl.col("n") >= MIN_TICKERS)
+    figures = ic_figures(daily, horizon)
     return ICAnalysis(
         horizon=horizon,
         by_date=by_date,
         n_dates=by_date.height,
-        ic_mean=ic[0],
-        ic_std=ic[1],
-        ic_t_stat=ic[2],
-        ic_hit_rate=ic[3],
-        rank_ic_mean=rank_ic[0],
-        rank_ic_std=rank_ic[1],
-        rank_ic_t_stat=rank_ic[2],
-        rank_ic_hit_rate=rank_ic[3],
+        n_ic_dates=int(figures.pop("n_ic_dates")),
+        n_excluded=daily.height - int(daily["ic"].is_finite().sum()),
+        **figures,
+        ic_positive_share=_positive_share(by_date["ic"]),
+        rank_ic_positive_share=_positive_share(by_date["rank_ic"]),
+        hit_rate=hit_rate(scored["y_pred"], scored["_fwd"]),
     )
