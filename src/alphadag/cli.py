@@ -597,7 +597,12 @@ def _print_serving(summary: dict) -> None:
     sources = sorted(set(preds["model_source"]))
     print(f"   model_source: {', '.join(sources)}   interval: {preds['interval_method'][0]}")
     scores = (
-        pl.scan_parquet(os.path.join(root, "prediction_scores", "*", "*.parquet"))
+        # partitions written by an older version may lack newer columns (and vice versa)
+        pl.scan_parquet(
+            os.path.join(root, "prediction_scores", "*", "*.parquet"),
+            missing_columns="insert",
+            extra_columns="ignore",
+        )
         .filter(
             pl.col("date").is_between(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
         )
