@@ -43,6 +43,7 @@ _VOL_RANGE = (0.15, 0.45)  # annualised volatility drawn per ticker when not giv
 _LOG10_VOLUME_RANGE = (5.5, 7.0)  # typical daily volume, 10**U(...) shares
 _GAP_SCALE = 0.2  # overnight gap as a fraction of the daily volatility
 _WICK_SCALE = 0.5  # wick size as a fraction of the daily volatility
+_SIGNAL_LAGS = 5  # the signal option: shocks of the last five sessions persist
 _WICK_FLOOR = 1e-4  # minimum relative wick, so high > max(open, close) and low < min(open, close)
 
 
@@ -222,6 +223,14 @@ class SyntheticSource:
         (drift uniform in [-5%, 15%], vol uniform in [15%, 45%]).
     start_price:
         The close before the first session of every path (> 0).
+    signal:
+        A learnable, stationary short-horizon momentum (0, the default: pure random walks).
+        Each session's log return adds ``signal * daily_vol * (e[t-1] + ... + e[t-5])``, the sum
+        of the ticker's previous five standard-normal return shocks (an MA(5) process), so the
+        forward return of the next sessions is partly predictable, per ticker and across
+        tickers, from the trailing returns known at ``t``'s close. Use it to test that a model
+        that learns something is promoted; with ``signal=0`` and equal ``drift`` nothing is
+        learnable.
     faults:
         :class:`Fault` values to inject; stored de-duplicated and sorted. Each must name a
         configured ticker and a session inside the coverage.
@@ -244,6 +253,7 @@ class SyntheticSource:
     vol: float | Mapping[str, float] | None = None
     start_price: float = 100.0
     faults: tuple[Fault, ...] = ()
+    signal: float = 0.0
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -266,6 +276,10 @@ class SyntheticSource:
         if price <= 0:
             raise ValueError(f"start_price must be > 0, got {self.start_price!r}")
         setattr_(self, "start_price", price)
+        signal = _finite(self.signal, "signal")
+        if not 0.0 <= signal < 0.5:
+            raise ValueError(f"signal must be in [0, 0.5), got {self.signal!r}")
+        setattr_(self, "signal", signal)
         days = sessions(start, end)
         if not days:
             raise ValueError(f"the coverage {start}..{end} contains no XNYS session")
@@ -405,7 +419,13 @@ class SyntheticSource:
             # one (n, 5) draw: row t only depends on t, so extending `end` keeps earlier bars
             draws = _stream(self.seed, ticker, 1).standard_normal((n, 5))
             daily_sigma = sigma * sqrt_dt
-            log_ret = (mu - 0.5 * sigma * sigma) / _SESSIONS_PER_YEAR + daily_sigma * draws[:, 0]
+            shocks = draws[:, 0]
+            if self.signal:
+                # MA(5): the previous five shocks persist (row t reads rows before t only)
+                padded = np.concatenate((np.zeros(_SIGNAL_LAGS), shocks))
+                trailing = np.convolve(padded, np.ones(_SIGNAL_LAGS), mode="valid")[:-1]
+                shocks = shocks + self.signal * trailing
+            log_ret = (mu - 0.5 * sigma * sigma) / _SESSIONS_PER_YEAR + daily_sigma * shocks
             close = self.start_price * np.exp(np.cumsum(log_ret))
             prev_close = np.concatenate(([self.start_price], close[:-1]))
             open_ = prev_close * np.exp(_GAP_SCALE * daily_sigma * draws[:, 1])
