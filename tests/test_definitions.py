@@ -22,6 +22,7 @@ ASSET_KEYS = [
     "bars",
     "features",
     "labels",
+    "oos_predictions",
     "prediction_scores",
     "predictions",
     "quarantined_bars",
@@ -66,7 +67,7 @@ JOB_ASSETS = {
     "features_job": ["features", "labels"],
     "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
     "serving_job": ["prediction_scores", "predictions"],
-    "train_job": ["return_model", "training_set"],
+    "train_job": ["oos_predictions", "return_model", "training_set"],
 }
 SCHEDULE_NAMES = ["daily_schedule", "train_job_weekly_schedule"]
 SENSOR_NAMES = [

@@ -15,6 +15,7 @@ from run_results import materializations as _materializations
 from run_results import metadata_values as _meta
 
 from alphadag.defs.assets.modeling import TrainingSetConfig, return_model, training_set
+from alphadag.defs.assets.oos import ModelExperimentConfig, oos_predictions
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.calendar import sessions
@@ -43,17 +44,28 @@ def mlflow_store(tmp_path) -> MlflowResource:
     )
 
 
+WALK_FORWARD = {"refit_every": 20, "min_train_sessions": 30}
+"""120 sessions: a short walk-forward so the out-of-sample series covers most of them."""
+
+
 def _train(instance, data_root, store: MlflowResource, **config) -> dg.ExecuteInProcessResult:
-    """Materialize ``training_set`` and ``return_model`` (config keys routed to their asset)."""
+    """Materialize ``training_set``, ``oos_predictions`` and ``return_model`` (config keys routed
+    to their asset; the model spec goes to both ``oos_predictions`` and ``return_model``)."""
     ts_keys = set(TrainingSetConfig.model_fields)
+    model = {**WALK_FORWARD, **{k: v for k, v in config.items() if k not in ts_keys}}
     return dg.materialize(
-        [training_set, return_model],
+        [training_set, oos_predictions, return_model],
         instance=instance,
         resources={"io_manager": ParquetPartitionIOManager(data_root=data_root), "mlflow": store},
         run_config={
             "ops": {
                 "training_set": {"config": {k: v for k, v in config.items() if k in ts_keys}},
-                "return_model": {"config": {k: v for k, v in config.items() if k not in ts_keys}},
+                "oos_predictions": {
+                    "config": {
+                        k: v for k, v in model.items() if k in ModelExperimentConfig.model_fields
+                    }
+                },
+                "return_model": {"config": model},
             }
         },
         raise_on_error=False,
@@ -72,7 +84,7 @@ def _aliases(store: MlflowResource) -> dict[str, int]:
     return versions_by_alias(store.client(), MODEL)
 
 
-def test_first_training_registers_and_promotes_then_same_config_reproduces(
+def test_first_training_registers_and_is_gated_then_same_config_reproduces(
     instance, data_root, mlflow_store, tmp_path
 ):
     first = _train(instance, data_root, mlflow_store)
@@ -81,13 +93,16 @@ def test_first_training_registers_and_promotes_then_same_config_reproduces(
     assert check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     (mat,) = _materializations(first, "return_model")
     meta = _meta(mat)
-    assert meta["model_version"] == 1 and meta["decision"] == "promoted"
-    assert meta["reason"] == "no champion"
+    # random drifts on eight tickers: no out-of-sample evidence against the baselines
+    assert meta["model_version"] == 1 and meta["decision"] == "refused"
+    assert meta["reason"].endswith("no champion, the baseline keeps serving")
+    assert {c["rival"] for c in meta["gate"]} == {"baseline_momentum", "baseline_reversal"}
+    assert meta["gate_before"] == meta["segments"]["test_start"] and meta["n_models_tried"] == 1
     assert meta["mlflow_run_url"].endswith(f"/runs/{meta['mlflow_run_id']}")
     assert set(meta["rows_per_segment"]) == {"train", "valid", "test"}
-    assert _aliases(mlflow_store) == {"champion": 1, "challenger": 1}
+    assert _aliases(mlflow_store) == {"challenger": 1}
     mv1, run1 = _version(mlflow_store, 1)
-    assert mv1.tags[TAG + "decision"] == "promoted"
+    assert mv1.tags[TAG + "decision"] == "refused"
     # provenance: the commit, the date the training labels end, the artifacts and the folds
     assert len(run1.tags["mlflow.source.git.commit"]) == 40
     trained_through = mv1.tags["alphadag.trained_through"]
@@ -126,14 +141,16 @@ def test_first_training_registers_and_promotes_then_same_config_reproduces(
     assert {k: run2.metrics[k] for k in test_metrics} == pytest.approx(
         test_metrics, rel=0, abs=0, nan_ok=True
     )
-    # the champion, scored on the same test period, ties: a gain of 0 is not above margin 0
-    challenger = float(mv2.tags[TAG + "challenger_score"])
-    champion = float(mv2.tags[TAG + "champion_score"])
-    assert challenger == champion == run1.metrics["test_model_rank_ic_mean"]
-    expected = "promoted" if challenger - champion > 0.0 else "refused"
-    assert mv2.tags[TAG + "decision"] == expected == "refused"
+    # the same out-of-sample series: the same gate numbers and decision; two models tried
+    gate_metrics = {k: v for k, v in run1.metrics.items() if k.startswith("gate/")}
+    assert gate_metrics["gate/n_models_tried"] == 1.0
+    assert run2.metrics["gate/n_models_tried"] == 2.0
+    assert {k: run2.metrics[k] for k in gate_metrics if k != "gate/n_models_tried"} == {
+        k: v for k, v in gate_metrics.items() if k != "gate/n_models_tried"
+    }
+    assert mv2.tags[TAG + "decision"] == "refused"
     assert _meta(_materializations(second, "return_model")[0])["decision"] == "refused"
-    assert _aliases(mlflow_store) == {"champion": 1, "challenger": 2}
+    assert _aliases(mlflow_store) == {"challenger": 2}
 
 
 def test_failures_before_promotion_and_a_refused_challenger_leave_the_champion(
@@ -141,7 +158,7 @@ def test_failures_before_promotion_and_a_refused_challenger_leave_the_champion(
 ):
     assert _train(instance, data_root, mlflow_store).success
     before = _aliases(mlflow_store)
-    assert before == {"champion": 1, "challenger": 1}
+    assert before == {"challenger": 1}
 
     for bad in ({"family": "xgboost"}, {"params": {"no_such_param": 1}}):
         failed = _train(instance, data_root, mlflow_store, **bad)
@@ -157,10 +174,9 @@ def test_failures_before_promotion_and_a_refused_challenger_leave_the_champion(
     assert _checks(worse)["return_model_reloads"].passed
     mv2, _ = _version(mlflow_store, 2)
     assert mv2.tags[TAG + "decision"] == "refused"
-    assert mv2.tags[TAG + "champion_version"] == "1"
-    assert _aliases(mlflow_store) == {"champion": 1, "challenger": 2}
-    mv1, _ = _version(mlflow_store, 1)
-    assert mv1.tags[TAG + "challenged_by"] == "2"
+    assert "is not above the margin 1e+06" in mv2.tags[TAG + "reason"]
+    assert mv2.tags[TAG + "champion_version"] == ""
+    assert _aliases(mlflow_store) == {"challenger": 2}
 
 
 def test_a_version_that_does_not_reload_identically_is_never_promoted(

@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 from sklearn.pipeline import Pipeline
 
+from alphadag.features.model_inputs import missing_sources
 from alphadag.models.pipelines import ModelSpec, fit_pipeline, predict
 
 __all__ = [
@@ -215,8 +216,9 @@ def walk_forward(
     >>> out["date"].min() == days[12], bool((out["fit_trained_through"] < out["date"]).all())
     (True, True)
     """
-    need = {"ticker", "date", "label_end_date", label, *feature_columns}
+    need = {"ticker", "date", "label_end_date", label}
     missing = sorted(need - set(training_set.columns))
+    missing += missing_sources(feature_columns, training_set.columns)  # derived inputs: sources
     if missing:
         raise ValueError(f"the training set lacks column(s) {missing}")
     frame = training_set.sort("date", "ticker")

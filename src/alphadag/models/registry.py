@@ -50,6 +50,8 @@ __all__ = [
     "SKOPS_TRUSTED_TYPES",
     "PromotionDecision",
     "RegisteredVersion",
+    "apply_gate",
+    "count_trials",
     "decide_promotion",
     "download_model",
     "download_run_artifact",
@@ -185,6 +187,7 @@ def log_and_register(
     step_metrics: Sequence[Mapping[str, float]] = (),
     artifacts: Mapping[str, str | os.PathLike[str]] = MappingProxyType({}),
     version_tags: Mapping[str, str] = MappingProxyType({}),
+    alias: str | None = ALIAS_CHALLENGER,
 ) -> RegisteredVersion:
     """Log one run with ``pipeline`` and register it as a new version with alias ``challenger``.
 
@@ -199,6 +202,8 @@ def log_and_register(
         step_metrics: per-step metrics (e.g. walk-forward folds), logged with ``step=i``.
         artifacts: ``{artifact_dir: local_file}`` logged with the run (plots, calibration data).
         version_tags: tags of the registered version (e.g. what it was trained through).
+        alias: the alias pointed at the new version (``None``: none, e.g. for the refit of a
+            promoted challenger, which gets ``champion`` from :func:`promote`).
 
     The run is tagged ``mlflow.source.git.commit`` with :func:`git_commit` when it is known.
     The model is saved with skops and :data:`SKOPS_TRUSTED_TYPES`, with :func:`pip_requirements`.
@@ -244,7 +249,8 @@ def log_and_register(
         version = mlflow.register_model(
             info.model_uri, model_name, tags={"alphadag.run_id": run.info.run_id, **version_tags}
         )
-    client.set_registered_model_alias(model_name, ALIAS_CHALLENGER, version.version)
+    if alias is not None:
+        client.set_registered_model_alias(model_name, alias, version.version)
     return RegisteredVersion(
         run_id=run.info.run_id,
         version=int(version.version),
@@ -370,14 +376,25 @@ def promote_if_better(
             client.set_model_version_tag(model_name, str(champion_version), TAG_PREFIX + key, value)
     if not promoted:
         return decision
-    # alias moves last; roll back 'previous' if 'champion' cannot move
+    _move_champion(client, model_name, champion_version, challenger_version, challenger_version)
+    return decision
+
+
+def _move_champion(
+    client: MlflowClient,
+    model_name: str,
+    champion_version: int | None,
+    target_version: int,
+    challenger_version: int,
+) -> None:
+    """``previous`` -> old champion, then ``champion`` -> ``target_version``; all or nothing."""
     old_previous = _alias_version(client, model_name, ALIAS_PREVIOUS)
     moved_previous = False
     try:
         if champion_version is not None:
             client.set_registered_model_alias(model_name, ALIAS_PREVIOUS, str(champion_version))
             moved_previous = True
-        client.set_registered_model_alias(model_name, ALIAS_CHAMPION, str(challenger_version))
+        client.set_registered_model_alias(model_name, ALIAS_CHAMPION, str(target_version))
     except Exception:
         if moved_previous:
             if old_previous is None:
@@ -389,7 +406,63 @@ def promote_if_better(
                 model_name, str(challenger_version), TAG_PREFIX + "decision", "failed"
             )
         raise
-    return decision
+
+
+def apply_gate(
+    client: MlflowClient,
+    model_name: str,
+    *,
+    challenger_version: int,
+    promoted: bool,
+    reason: str,
+    evidence: Mapping[str, str] = MappingProxyType({}),
+    serve_version: int | None = None,
+) -> int | None:
+    """Record a gate decision made elsewhere (:mod:`alphadag.models.gate`) and act on it.
+
+    The challenger (and the current champion, with ``challenged_by``) get
+    ``alphadag.promotion.{decision,reason,champion_version,...}`` tags plus ``evidence`` (the
+    gate's numbers). On promotion ``champion`` moves to ``serve_version`` (default: the
+    challenger; the asset passes the challenger's refit on every labelled row) and ``previous``
+    to the old champion, all or nothing as in :func:`promote_if_better`. Returns the champion
+    version before the call (``None``: there was none).
+    """
+    challenger_version = int(challenger_version)
+    target = challenger_version if serve_version is None else int(serve_version)
+    for version in {challenger_version, target}:
+        client.get_model_version(model_name, str(version))  # fail before any write
+    champion_version = _alias_version(client, model_name, ALIAS_CHAMPION)
+    if champion_version in (challenger_version, target):
+        raise ValueError(f"version {champion_version} of {model_name} is already the champion")
+    _check_no_secrets("evidence", evidence)
+    tags = {
+        "decision": "promoted" if promoted else "refused",
+        "reason": reason[:5000],
+        "challenger_version": str(challenger_version),
+        "champion_version": "" if champion_version is None else str(champion_version),
+        "serve_version": str(target) if promoted else "",
+        **{k: str(v) for k, v in evidence.items()},
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(challenger_version), TAG_PREFIX + key, value)
+    if champion_version is not None:
+        for key, value in {**tags, "challenged_by": str(challenger_version)}.items():
+            client.set_model_version_tag(model_name, str(champion_version), TAG_PREFIX + key, value)
+    if promoted:
+        _move_champion(client, model_name, champion_version, target, challenger_version)
+    return champion_version
+
+
+def count_trials(client: MlflowClient, name: str) -> int:
+    """How many models were tried for ``name``: registered versions that are not refits.
+
+    A refit (version tag ``alphadag.kind = refit``) re-trains an already promoted spec on more
+    data; it is not a new trial. An unknown model gives 0.
+    """
+    if "'" in name:
+        raise ValueError(f"model name {name!r} must not contain a quote")
+    versions = client.search_model_versions(f"name = '{name}'")
+    return sum(1 for mv in versions if (mv.tags or {}).get("alphadag.kind") != "refit")
 
 
 def versions_by_alias(client: MlflowClient, name: str) -> dict[str, int]:

@@ -28,16 +28,18 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from alphadag.defs.assets.oos import ModelExperimentConfig, label_of, oos_series
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.features import FEATURE_COLUMNS
+from alphadag.features.model_inputs import model_inputs
 from alphadag.market.storage import PartitionStore
 from alphadag.models import (
     ModelSpec,
     Segments,
     build_training_set,
-    evaluate_predictions,
     fit_and_evaluate,
+    fit_pipeline,
     flatten_metrics,
     horizon_of,
     make_segments,
@@ -45,6 +47,8 @@ from alphadag.models import (
     walk_forward_cv,
 )
 from alphadag.models.drift import psi_reference
+from alphadag.models.gate import flat_numbers, gate
+from alphadag.models.oos import BASELINE_COLUMNS
 from alphadag.models.serving import CALIBRATION_ARTIFACT, DRIFT_REFERENCE_ARTIFACT
 
 INPUT_EXAMPLE_ROWS = 5
@@ -59,15 +63,17 @@ class TrainingSetConfig(dg.Config):
     embargo: int | None = Field(None, description="sessions between segments (>= horizon)")
 
 
-class ReturnModelConfig(dg.Config):
-    """The model part of the experiment: family, hyper-parameters, seed, CV and the gate."""
+class ReturnModelConfig(ModelExperimentConfig):
+    """The model part of the experiment (spec and walk-forward, as ``oos_predictions``), CV
+    inside the train segment and the gate (out-of-sample rank IC, before the test segment)."""
 
-    family: str = Field("ridge", description="ridge | hgb | random_forest")
-    params: dict[str, Any] = Field(default_factory=dict, description="estimator parameters")
-    seed: int = 0
     cv_folds: int = Field(3, description="walk-forward folds inside the train segment (0: none)")
-    promotion_margin: float = Field(0.0, description="test-metric gain needed to promote")
-    gate_metric: str = Field("rank_ic_mean", description="test metric compared by the gate")
+    promotion_margin: float = Field(
+        0.0, description="out-of-sample rank-IC gain over each rival needed to promote"
+    )
+    promotion_k: float = Field(
+        2.0, description="the gain must also exceed k Newey-West standard errors"
+    )
 
 
 def _sessions(store: PartitionStore, dataset: str) -> set[dt.date]:
@@ -80,13 +86,6 @@ def data_version(frame: pl.DataFrame) -> str:
     buf = io.BytesIO()
     frame.write_parquet(buf, compression="uncompressed", statistics=False)
     return hashlib.sha256(buf.getvalue()).hexdigest()
-
-
-def _label_of(training: pl.DataFrame) -> str:
-    labels = [c for c in training.columns if c.startswith("fwd_ret_")]
-    if len(labels) != 1:
-        raise ValueError(f"training_set must carry exactly one label column, found {labels}")
-    return labels[0]
 
 
 @dg.asset(
@@ -153,9 +152,9 @@ def training_set(
             "return_model_reloads",
             asset="return_model",
             blocking=True,
-            description="The registered version, loaded back by models:/<name>/<version>, "
-            "reproduces the fitted pipeline's predictions on the input example exactly; checked "
-            "before the promotion gate, so a failure moves no alias.",
+            description="The registered version (and, on promotion, its refit on every labelled "
+            "row), loaded back by models:/<name>/<version>, reproduces the fitted pipeline's "
+            "predictions on the input example exactly; checked before any alias moves.",
         )
     ],
 )
@@ -164,34 +163,178 @@ def return_model(
     config: ReturnModelConfig,
     mlflow: MlflowResource,
     training_set: pl.DataFrame,
+    oos_predictions: pl.DataFrame,
 ):
-    """Cross-sectional return model fitted on the ``training_set``'s train rows, in MLflow.
+    """Cross-sectional return model in MLflow, promoted only on out-of-sample evidence.
 
-    Unpartitioned. Walk-forward CV runs inside the train segment only; valid and test are
-    scored once, model and naive baselines side by side. The registered version is tagged with
-    ``alphadag.trained_through`` (the last date any training label reads), so a backtest can
-    use only models whose training ended before each date.
+    Unpartitioned. The challenger is fitted on the train rows (walk-forward CV inside them);
+    valid and test are scored once and reported. The gate compares the challenger's
+    ``oos_predictions`` with the champion's walk-forward series (recomputed from its logged
+    spec) and with the baselines on the sessions before the test segment, by a paired HAC test
+    on per-date rank-IC differences (:mod:`alphadag.models.gate`). On promotion the spec is
+    refitted on every labelled row and that refit, tagged ``alphadag.trained_through`` (the last
+    date its labels read), becomes ``champion``.
     """
     from alphadag.models import registry  # mlflow takes seconds to import
 
-    spec = ModelSpec(config.family, config.params, seed=config.seed)  # fails before the fit
+    spec = config.spec()  # fails before the fit
+    settings = config.walk_forward_settings()
+    _check_experiment(oos_predictions, config)
     training = training_set
-    label = _label_of(training)
+    label = label_of(training)
     horizon = horizon_of(label)
     segments = Segments.of_training_set(training)
-    result = fit_and_evaluate(training, spec, horizon=horizon, feature_columns=FEATURE_COLUMNS)
-    folds = (
-        walk_forward_cv(
-            training, spec, FEATURE_COLUMNS, label, n_splits=config.cv_folds, embargo=horizon
-        )
-        if config.cv_folds
-        else []
+    result = fit_and_evaluate(training, spec, horizon=horizon, feature_columns=spec.feature_columns)
+    folds = _cv_folds(training, spec, label, horizon, config.cv_folds)
+    client = mlflow.client()
+    champion = registry.versions_by_alias(client, mlflow.model_name).get(registry.ALIAS_CHAMPION)
+    champion_series, champion_note = _champion_series(client, mlflow, champion, training, settings)
+    decision = gate(
+        oos_predictions,
+        baselines=BASELINE_COLUMNS,
+        champion=champion_series,
+        before=segments.test_start,
+        horizon=horizon,
+        margin=config.promotion_margin,
+        k=config.promotion_k,
     )
+    reason = decision.reason + (f" ({champion_note})" if champion_note else "")
+    tried = registry.count_trials(client, mlflow.model_name) + 1
+    gate_numbers = {**flat_numbers(decision), "gate/n_models_tried": float(tried)}
+    registered, example = _log_challenger(
+        context, mlflow, config, result, training, folds, segments, gate_numbers, reason
+    )
+    checked = {
+        registered.version: _reproduces(registry, mlflow, registered, result.pipeline, example)
+    }
+    refit = None
+    if decision.promoted and all(checked.values()):
+        refit, pipeline, example = _log_refit(
+            context, mlflow, config, training, oos_predictions, registered
+        )
+        checked[refit.version] = _reproduces(registry, mlflow, refit, pipeline, example)
+    yield dg.AssetCheckResult(
+        check_name="return_model_reloads",
+        passed=all(checked.values()),
+        metadata={"model_uri": registered.model_uri, "reproduces": str(checked), "rows": 5},
+    )
+    if not all(checked.values()):
+        raise dg.Failure(f"{registered.model_uri} does not reproduce its predictions; not promoted")
+    registry.apply_gate(
+        client,
+        mlflow.model_name,
+        challenger_version=registered.version,
+        promoted=decision.promoted,
+        reason=reason,
+        evidence={"n_models_tried": str(tried), **{k: repr(v) for k, v in gate_numbers.items()}},
+        serve_version=None if refit is None else refit.version,
+    )
+    test = result.metrics["test"]
+    yield dg.MaterializeResult(
+        metadata={
+            "mlflow_run_id": registered.run_id,
+            "model_version": registered.version,
+            "model_uri": registered.model_uri,
+            "decision": "promoted" if decision.promoted else "refused",
+            "reason": reason,
+            "gate": dg.MetadataValue.json([c.to_dict() for c in decision.comparisons]),
+            "gate_before": decision.before.isoformat(),
+            "n_models_tried": tried,
+            "champion_version": refit.version if refit else (champion or ""),
+            "previous_champion_version": champion if champion is not None else "",
+            "trained_through": (refit_through(training) if refit else _train_through(training)),
+            "test_ic_mean": test["model"]["ic_mean"],
+            "test_rank_ic_mean": test["model"]["rank_ic_mean"],
+            **{f"{b}_test_rank_ic_mean": test[b]["rank_ic_mean"] for b in test if b != "model"},
+            "cv_folds": len(folds),
+            "data_version": data_version(training),
+            "segments": segments.to_dict(),
+            "rows_per_segment": dict(training.group_by("segment").len().sort("segment").rows()),
+            "horizon": horizon,
+            "mlflow_run_url": dg.MetadataValue.url(mlflow.ui_url(registered.run_id)),
+            "model_version_url": dg.MetadataValue.url(mlflow.model_version_url(registered.version)),
+        }
+    )
+
+
+def _check_experiment(oos: pl.DataFrame, config: ReturnModelConfig) -> None:
+    """``oos_predictions`` must be the walk-forward of the spec ``return_model`` is configured with."""
+    found = oos.get_column("experiment").unique().to_list() if "experiment" in oos.columns else []
+    if found != [config.experiment()]:
+        raise ValueError(
+            "oos_predictions was computed for a different model spec or walk-forward settings "
+            f"({found[:1]}) than return_model's ({config.experiment()}): give both assets the "
+            "same family, params, seed, refit_every, window, embargo and min_train_sessions"
+        )
+
+
+def _train_through(training: pl.DataFrame) -> str:
+    return training.filter(pl.col("segment") == "train")["label_end_date"].max().isoformat()
+
+
+def refit_through(training: pl.DataFrame) -> str:
+    """The last session any label of the training set reads (what a full refit is trained through)."""
+    return training["label_end_date"].max().isoformat()
+
+
+def _cv_folds(training, spec, label, horizon, n_folds):
+    if not n_folds:
+        return []
+    return walk_forward_cv(
+        training, spec, spec.feature_columns, label, n_splits=n_folds, embargo=horizon
+    )
+
+
+def _champion_series(client, mlflow, champion, training, settings):
+    """The champion's walk-forward series from its logged spec, and a note when there is none."""
+    if champion is None:
+        return None, ""
+    run = client.get_run(client.get_model_version(mlflow.model_name, str(champion)).run_id)
+    params = run.data.params
+    try:
+        resolved = json.loads(params["params"])
+        resolved.pop("random_state", None)
+        spec = ModelSpec(params["family"], resolved, seed=int(params["seed"]))
+        columns = tuple(params["feature_columns"].split(","))
+        return oos_series(training, spec, settings, columns), ""
+    except (KeyError, ValueError, TypeError) as err:
+        # no evidence against a champion that cannot be re-scored: the baselines still gate
+        return None, f"champion version {champion} could not be re-scored: {err}"
+
+
+def _reproduces(registry, mlflow, registered, pipeline, example: pl.DataFrame) -> bool:
+    reloaded = registry.load_model(
+        registered.model_uri,
+        tracking_uri=mlflow.tracking_uri,
+        registry_uri=mlflow.resolved_registry_uri,
+    )
+    columns = example.columns
+    return bool(
+        np.array_equal(predict(pipeline, example, columns), predict(reloaded, example, columns))
+    )
+
+
+def _spec_params(config, horizon: int, version: str) -> dict[str, Any]:
+    spec = config.spec()
+    return {
+        **config.model_dump(exclude={"params"}),
+        "params": json.dumps(spec.resolved_params(), sort_keys=True),
+        "horizon": horizon,
+        "feature_columns": ",".join(spec.feature_columns),
+        "data_version": version,
+    }
+
+
+def _log_challenger(
+    context, mlflow, config, result, training, folds, segments, gate_numbers, reason
+):
+    """Log and register the challenger (fitted on train) with its scores and the gate's numbers."""
+    label, horizon = result.label, horizon_of(result.label)
     test = training.filter(pl.col("segment") == "test")
     valid = training.filter(pl.col("segment") == "valid")
-    example = test.head(INPUT_EXAMPLE_ROWS).select(FEATURE_COLUMNS)
+    columns = result.feature_columns
+    example = model_inputs(test.head(INPUT_EXAMPLE_ROWS), columns)
     version = data_version(training)
-    trained_through = training.filter(pl.col("segment") == "train")["label_end_date"].max()
     cv_metrics = {
         f"cv_model_{m}_mean": float(np.nanmean([f.metrics["model"][m] for f in folds]))
         for m in ("ic_mean", "rank_ic_mean", "rmse")
@@ -202,14 +345,14 @@ def return_model(
 
         plot = predicted_vs_realised_png(
             test[label].to_numpy(),
-            predict(result.pipeline, test, FEATURE_COLUMNS),
+            predict(result.pipeline, test, columns),
             Path(tmp) / "predicted_vs_realised.png",
             title=f"test {segments.test_start}..{segments.test_end}: realised vs predicted",
         )
         calibration = Path(tmp) / Path(CALIBRATION_ARTIFACT).name
-        _calibration_frame(
-            valid, predict(result.pipeline, valid, FEATURE_COLUMNS), label
-        ).write_parquet(calibration)
+        _calibration_frame(valid, predict(result.pipeline, valid, columns), label).write_parquet(
+            calibration
+        )
         reference = Path(tmp) / Path(DRIFT_REFERENCE_ARTIFACT).name
         psi_reference(training.filter(pl.col("segment") == "train"), FEATURE_COLUMNS).write_parquet(
             reference
@@ -220,7 +363,8 @@ def return_model(
             metrics={
                 **flatten_metrics(result.metrics["valid"], prefix="valid_"),
                 **flatten_metrics(result.metrics["test"], prefix="test_"),
-                **cv_metrics,
+                **{k: v for k, v in cv_metrics.items() if math.isfinite(v)},
+                **{k: v for k, v in gate_numbers.items() if math.isfinite(v)},
             },
             step_metrics=[flatten_metrics(f.metrics, prefix="cv_") for f in folds],
             artifacts={
@@ -229,11 +373,7 @@ def return_model(
                 str(Path(DRIFT_REFERENCE_ARTIFACT).parent): reference,
             },
             params={
-                **config.model_dump(exclude={"params"}),
-                "params": json.dumps(spec.resolved_params(), sort_keys=True),
-                "horizon": horizon,
-                "feature_columns": ",".join(FEATURE_COLUMNS),
-                "data_version": version,
+                **_spec_params(config, horizon, version),
                 **{f"segment_{k}": v for k, v in segments.to_dict().items()},
                 "cv_splits": json.dumps(
                     [
@@ -241,81 +381,63 @@ def return_model(
                         for f in folds
                     ]
                 ),
+                "gate/decision": "promoted" if gate_numbers["gate/promoted"] else "refused",
+                "gate/reason": reason[:6000],
             },
-            tags={"dagster.run_id": context.run_id, "alphadag.data_version": version},
+            tags={
+                "dagster.run_id": context.run_id,
+                "alphadag.data_version": version,
+                "alphadag.n_models_tried": str(int(gate_numbers["gate/n_models_tried"])),
+            },
             version_tags={
-                "alphadag.trained_through": trained_through.isoformat(),
+                "alphadag.trained_through": _train_through(training),
                 "alphadag.horizon": str(horizon),
                 "alphadag.test_start": segments.test_start.isoformat(),
                 "alphadag.data_version": version,
+                "alphadag.kind": "challenger",
             },
         )
-    reloaded = registry.load_model(
-        registered.model_uri,
-        tracking_uri=mlflow.tracking_uri,
-        registry_uri=mlflow.resolved_registry_uri,
-    )
-    expected = predict(result.pipeline, example, FEATURE_COLUMNS)
-    got = predict(reloaded, example, FEATURE_COLUMNS)
-    reproduces = bool(np.array_equal(expected, got))
-    yield dg.AssetCheckResult(
-        check_name="return_model_reloads",
-        passed=reproduces,
-        metadata={"model_uri": registered.model_uri, "rows": example.height},
-    )
-    if not reproduces:
-        raise dg.Failure(f"{registered.model_uri} does not reproduce its predictions; not promoted")
+    return registered, example
 
-    client = mlflow.client()
-    champion = registry.versions_by_alias(client, mlflow.model_name).get(registry.ALIAS_CHAMPION)
-    champion_score = None
-    if champion is not None:
-        model = registry.load_model(
-            f"models:/{mlflow.model_name}/{champion}",
-            tracking_uri=mlflow.tracking_uri,
-            registry_uri=mlflow.resolved_registry_uri,
-        )
-        scored = evaluate_predictions(
-            test, predict(model, test, FEATURE_COLUMNS), label=result.label, horizon=horizon
-        )
-        champion_score = scored["model"][config.gate_metric]
-    test_metrics = result.metrics["test"]
-    decision = registry.promote_if_better(
-        client,
-        mlflow.model_name,
-        challenger_version=registered.version,
-        challenger_score=test_metrics["model"][config.gate_metric],
-        champion_score=champion_score,
-        margin=config.promotion_margin,
+
+def _log_refit(context, mlflow, config, training, oos, challenger):
+    """Refit the spec on every labelled row and register it (no alias yet) as the served version."""
+    label = label_of(training)
+    horizon = horizon_of(label)
+    spec = config.spec()
+    pipeline = fit_pipeline(training, spec, spec.feature_columns, label)
+    example = model_inputs(training.tail(INPUT_EXAMPLE_ROWS), spec.feature_columns)
+    version = data_version(training)
+    # out-of-sample residuals of the same spec calibrate the refit's serving intervals
+    rows = oos.join(training.select("ticker", "date", "rvol_20"), on=["ticker", "date"])
+    residuals = _calibration_frame(
+        rows.rename({"y_true": label}).drop("y_pred"), rows["y_pred"].to_numpy(), label
     )
-    yield dg.MaterializeResult(
-        metadata={
-            "mlflow_run_id": registered.run_id,
-            "model_version": registered.version,
-            "model_uri": registered.model_uri,
-            "decision": "promoted" if decision.promoted else "refused",
-            "reason": decision.reason,
-            "champion_version": champion if champion is not None else "",
-            "champion_test_score": champion_score if champion_score is not None else "",
-            "gate_metric": f"test_{config.gate_metric}",
-            "test_ic_mean": test_metrics["model"]["ic_mean"],
-            "test_rank_ic_mean": test_metrics["model"]["rank_ic_mean"],
-            **{
-                f"{b}_test_rank_ic_mean": test_metrics[b]["rank_ic_mean"]
-                for b in test_metrics
-                if b != "model"
+    with tempfile.TemporaryDirectory() as tmp:
+        calibration = Path(tmp) / Path(CALIBRATION_ARTIFACT).name
+        residuals.write_parquet(calibration)
+        reference = Path(tmp) / Path(DRIFT_REFERENCE_ARTIFACT).name
+        psi_reference(training, FEATURE_COLUMNS).write_parquet(reference)
+        refit = mlflow.log_and_register(
+            pipeline=pipeline,
+            input_example=example,
+            metrics={},
+            artifacts={
+                str(Path(CALIBRATION_ARTIFACT).parent): calibration,
+                str(Path(DRIFT_REFERENCE_ARTIFACT).parent): reference,
             },
-            **{k: v for k, v in cv_metrics.items() if math.isfinite(v)},
-            "cv_folds": len(folds),
-            "trained_through": trained_through.isoformat(),
-            "data_version": version,
-            "segments": segments.to_dict(),
-            "rows_per_segment": dict(training.group_by("segment").len().sort("segment").rows()),
-            "horizon": horizon,
-            "mlflow_run_url": dg.MetadataValue.url(mlflow.ui_url(registered.run_id)),
-            "model_version_url": dg.MetadataValue.url(mlflow.model_version_url(registered.version)),
-        }
-    )
+            params={**_spec_params(config, horizon, version), "refit_of": challenger.version},
+            tags={"dagster.run_id": context.run_id, "alphadag.data_version": version},
+            version_tags={
+                "alphadag.trained_through": refit_through(training),
+                "alphadag.horizon": str(horizon),
+                "alphadag.data_version": version,
+                "alphadag.kind": "refit",
+                "alphadag.refit_of": str(challenger.version),
+            },
+            alias=None,
+        )
+    return refit, pipeline, example
 
 
 def _calibration_frame(valid: pl.DataFrame, y_pred: np.ndarray, label: str) -> pl.DataFrame:
