@@ -81,7 +81,17 @@ def test_killed_run_worker_fails_retries_and_leaves_whole_partitions(tmp_path):
     with contextlib.ExitStack() as stack:
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         daemon = stack.enter_context(running(start_daemon(workspace, env, tmp_path / "daemon.log")))
-        wait_for("the run worker to park mid-write", marker.exists, 180)
+
+        def parked():
+            _alive_or_fail(daemon)
+            if marker.exists():
+                return True
+            ended = [r for r in instance.get_runs() if r.is_finished]
+            # a write path that no longer goes through PausingStore would end the run instead
+            assert not ended, f"run {ended[0].status} without reaching the crash point"
+            return False
+
+        wait_for("the run worker to park mid-write", parked, 180)
         pid = int(marker.read_text())
         [first] = instance.get_runs()
         assert first.status == dg.DagsterRunStatus.STARTED

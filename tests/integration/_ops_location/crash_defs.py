@@ -1,10 +1,12 @@
 """A test code location whose run worker can be killed in the middle of writing a ranged run.
 
 ``crash_table`` (three rows per session, tagged with the run id) is written by the project's own
-``ParquetPartitionIOManager`` (atomic temp + fsync + rename per partition). On a run's first attempt
-(no ``dagster/parent_run_id``) the store, after writing the first partition of the range, writes
-the worker's pid to ``$OPS_CRASH_DIR/worker.pid`` and waits: the test kills it there with SIGKILL.
-A retry (the run-retry daemon's re-execution) writes straight through.
+``ParquetPartitionIOManager``, which hands a ranged run's partitions to ``PartitionStore.write_many``
+(each partition atomic: temp file, one sync, rename). On a run's first attempt (no
+``dagster/parent_run_id``) the store writes the first partition of the range alone (a
+``write_many`` of one), writes the worker's pid to ``$OPS_CRASH_DIR/worker.pid`` and waits before
+the rest: the test kills it there with SIGKILL, one session written and two not begun. A retry (the
+run-retry daemon's re-execution) writes the whole range straight through.
 """
 
 import datetime as dt
@@ -24,16 +26,21 @@ _PAUSE = {"armed": False}
 
 
 class PausingStore(PartitionStore):
-    """A PartitionStore that parks the process after its first write while armed."""
+    """A PartitionStore that, while armed, parks the process after the first partition of a
+    ranged write is in place and before the others are begun."""
 
-    def write(self, dataset: str, day: dt.date, frame: pl.DataFrame) -> WrittenPartition:
-        written = super().write(dataset, day, frame)
-        if _PAUSE["armed"]:
-            _PAUSE["armed"] = False
-            marker = Path(os.environ["OPS_CRASH_DIR"]) / "worker.pid"
-            marker.write_text(str(os.getpid()))
-            time.sleep(600)  # killed here by the test
-        return written
+    def write_many(
+        self, dataset: str, frames: dict[dt.date, pl.DataFrame]
+    ) -> list[WrittenPartition]:
+        if not _PAUSE["armed"] or len(frames) < 2:
+            return super().write_many(dataset, frames)
+        _PAUSE["armed"] = False
+        first, *rest = sorted(frames)
+        written = super().write_many(dataset, {first: frames[first]})
+        marker = Path(os.environ["OPS_CRASH_DIR"]) / "worker.pid"
+        marker.write_text(str(os.getpid()))
+        time.sleep(600)  # killed here by the test
+        return written + super().write_many(dataset, {day: frames[day] for day in rest})
 
 
 class CrashOnceIOManager(ParquetPartitionIOManager):
