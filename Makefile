@@ -5,7 +5,9 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
-# the slow tests start daemons, webservers, Celery workers and a browser: they run one at a time
+# one pytest run on TEST_WORKERS xdist workers: each test file on one worker (module fixtures built
+# once), the files of slow process tests (daemons, webservers, Celery, a browser) first, in
+# collection order (tests/integration/conftest.py); fast files fill in on both workers
 TEST_WORKERS ?= 2
 
 .PHONY: demo test bytecode dev lint format env dagster-home clean bench-features bench-backtest mlflow-ui
@@ -31,10 +33,9 @@ dagster-home:
 demo: env bytecode dagster-home ## materialize the whole graph on the embedded default and print a summary
 	$(VENV)/bin/alphadag demo
 
-test: env bytecode ## dg check defs + the whole suite: fast tests on 2 workers, then the slow (process) tests alone
+test: env bytecode ## dg check defs + the whole suite (slow process tests and fast ones) on 2 xdist workers
 	$(VENV)/bin/dg check defs
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
-	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 dev: env dagster-home ## Dagster UI + daemon on 127.0.0.1:3000
 	$(VENV)/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
