@@ -1,8 +1,9 @@
 """The ``backtest_report`` asset end to end on synthetic data, with a real (temporary) MLflow store.
 
 One ranged ``daily_data_job`` run (module fixture) writes 120 sessions of bars and features for six
-synthetic tickers plus a synthetic ``^GSPC``. A second module fixture registers two tiny ridge
-versions trained through sessions 40 and 80, so the model signal is walk-forward. Each test then
+synthetic tickers plus a synthetic ``^GSPC``. A second module fixture writes an ``oos_predictions``
+table from two walk-forward fits (trained through sessions 39 and 79), the model signal's input
+(``backtest_report`` reads it as an asset input, no registry lookup). Each test then
 materializes ``backtest_report`` and reads back the files, the Dagster metadata and the MLflow run.
 """
 
@@ -20,9 +21,7 @@ from run_results import metadata_values as _meta
 from alphadag.defs.assets.backtests import backtest_report
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
-from alphadag.features import FEATURE_COLUMNS
 from alphadag.market.calendar import sessions
-from alphadag.models import ModelSpec, fit_pipeline
 
 TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "^GSPC")
 RANGE = ("2024-01-02", "2024-06-24")  # 120 sessions
@@ -44,34 +43,39 @@ def data_root(run_job, market, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def registered_store(tmp_path_factory, data_root) -> MlflowResource:
-    """A store with two return-model versions tagged with what they were trained through."""
+def oos_store(tmp_path_factory, data_root) -> MlflowResource:
+    """An ``oos_predictions`` table from two walk-forward fits (trained through sessions 39 and
+    79, scoring 40-79 and 80-119) in the data root, and an empty MLflow store for the report."""
     from alphadag.market.storage import PartitionStore
+    from alphadag.models.oos import OOS_SCHEMA
 
+    store = PartitionStore(data_root)
+    features = store.read("features", DAYS[40:]).filter(~pl.col("ticker").str.starts_with("^"))
+    rng = np.random.default_rng(0)
+    through = pl.when(pl.col("date") < DAYS[80]).then(THROUGH[1]).otherwise(THROUGH[2])
+    oos = features.select(
+        "date",
+        "ticker",
+        pl.lit("test").alias("segment"),
+        pl.lit(3).alias("horizon"),
+        pl.lit(0.0).alias("y_true"),
+        pl.Series("y_pred", rng.normal(0, 0.01, features.height)),
+        pl.lit(0.0).alias("baseline_momentum"),
+        pl.lit(0.0).alias("baseline_reversal"),
+        pl.lit(DAYS[0]).alias("fit_start"),
+        through.alias("fit_trained_through"),
+    ).select([pl.col(c).cast(t) for c, t in OOS_SCHEMA.items()])
+    store.write_table("oos_predictions", oos.with_columns(pl.lit("{}").alias("experiment")))
     root = tmp_path_factory.mktemp("backtest_mlflow")
-    store = MlflowResource(
+    return MlflowResource(
         tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "art")
     )
-    features = PartitionStore(data_root).read("features", DAYS[:40])
-    rng = np.random.default_rng(0)
-    for version, through in THROUGH.items():
-        frame = features.with_columns(pl.Series("y", rng.normal(0, 0.01, features.height)))
-        pipeline = fit_pipeline(frame, ModelSpec("ridge"), FEATURE_COLUMNS, "y")
-        registered = store.log_and_register(
-            pipeline=pipeline,
-            input_example=frame.select(FEATURE_COLUMNS).tail(3),
-            metrics={},
-            params={},
-            tags={},
-            version_tags={"alphadag.trained_through": through.isoformat(), "alphadag.horizon": "3"},
-        )
-        assert registered.version == version
-    return store
 
 
 def _report(instance, data_root, store: MlflowResource, **config) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [backtest_report],
+        # oos_predictions is read from the data root (written by the fixture), not computed
+        [dg.AssetSpec("oos_predictions"), backtest_report],
         instance=instance,
         resources={"io_manager": ParquetPartitionIOManager(data_root=data_root), "mlflow": store},
         run_config={"ops": {"backtest_report": {"config": config}}},
@@ -80,9 +84,9 @@ def _report(instance, data_root, store: MlflowResource, **config) -> dg.ExecuteI
 
 
 def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
-    instance, data_root, registered_store, defs
+    instance, data_root, oos_store, defs
 ):
-    result = _report(instance, data_root, registered_store, commission=0.001, top_k=2)
+    result = _report(instance, data_root, oos_store, commission=0.001, top_k=2)
     assert result.success
     (mat,) = _materializations(result, "backtest_report")
     meta = _meta(mat)
@@ -93,7 +97,7 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert names == [*DEFAULT_ROWS, "model_signal(k=2)", "^GSPC"]
     assert [r.data["role"] for r in table.records][-1] == "benchmark"
     assert {c.name for c in table.schema.columns} >= {"strategy", "sharpe", "max_drawdown_pct"}
-    assert meta["model_signal"].startswith("included: top 2, versions [1, 2]")
+    assert meta["model_signal"].startswith("included: top 2, oos_predictions: 2 walk-forward fits")
     assert f"predictions from {DAYS[40]}, IC horizon 3" in meta["model_signal"]
     # the model's IC over the period (predictions vs realised 3-session returns)
     assert meta["model_ic"]["horizon"] == 3 and meta["model_ic"]["n_dates"] >= 70
@@ -111,7 +115,7 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert csv["strategy"].to_list() == names
 
     # the MLflow run: same stats, the artifacts, the Dagster run id
-    client = registered_store.client()
+    client = oos_store.client()
     run = client.get_run(meta["mlflow_run_id"])
     assert run.data.tags["dagster.run_id"] == result.run_id
     hold = next(r.data for r in table.records if r.data["strategy"] == "buy_and_hold")
@@ -132,15 +136,16 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert job.tags["alphadag/kind"] == "backtest"
 
 
-def test_no_model_version_omits_the_model_signal_and_says_why(instance, data_root, tmp_path):
-    empty = MlflowResource(
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "art")
-    )
+def test_a_period_without_oos_predictions_omits_the_model_signal_and_says_why(
+    instance, data_root, oos_store
+):
+    empty = oos_store
     result = _report(
         instance,
         data_root,
         empty,
         start=DAYS[20].isoformat(),
+        end=DAYS[39].isoformat(),
         strategies=[{"name": "sma_cross", "params": {"fast": 5, "slow": 15}}],
         benchmark="^IXIC",
     )
@@ -149,12 +154,11 @@ def test_no_model_version_omits_the_model_signal_and_says_why(instance, data_roo
     meta = _meta(mat)
     names = [r.data["strategy"] for r in mat.metadata["comparison"].value.records]
     assert names == ["sma_cross(fast=5,slow=15)"]  # no model row, no benchmark row
-    assert (
-        meta["model_signal"]
-        == "omitted: no version of alphadag-returns has alphadag.trained_through"
+    assert meta["model_signal"] == (
+        f"omitted: oos_predictions has no prediction in the period (covers {DAYS[40]}..{DAYS[-1]})"
     )
     assert meta["benchmark"] == "^IXIC: no bars, omitted"
-    assert meta["period"] == f"{DAYS[20]}..{DAYS[-1]}"
+    assert meta["period"] == f"{DAYS[20]}..{DAYS[39]}"
     run = empty.client().get_run(meta["mlflow_run_id"])
     assert run.data.params["model_signal"] == meta["model_signal"]
 

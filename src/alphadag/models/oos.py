@@ -15,7 +15,7 @@ gaps that :func:`~alphadag.models.segments.build_training_set` leaves between se
 in the training set, so they are not scored either).
 
 The output is *wide*, one row per ``(date, ticker)``: the model's ``y_pred``, the realised label
-``y_true``, the ``segment`` the training set gave the row, the fit's ``fit_start`` and
+``y_true`` (over ``horizon`` sessions), the ``segment`` the training set gave the row, the fit's ``fit_start`` and
 ``fit_trained_through`` (its first training date and the last date any of its labels reads), and
 the naive baselines scored on the same rows (:data:`BASELINE_COLUMNS`):
 
@@ -61,6 +61,7 @@ OOS_SCHEMA: dict[str, Any] = {
     "date": pl.Date,
     "ticker": pl.String,
     "segment": pl.String,
+    "horizon": pl.Int64,
     "y_true": pl.Float64,
     "y_pred": pl.Float64,
     "baseline_momentum": pl.Float64,
@@ -244,6 +245,7 @@ def walk_forward(
                 "date",
                 pl.col("ticker").cast(pl.String),
                 "segment",
+                pl.lit(horizon, dtype=pl.Int64).alias("horizon"),
                 pl.col(label).cast(pl.Float64).alias("y_true"),
                 pl.Series("y_pred", predict(model, block, feature_columns), dtype=pl.Float64),
                 *baseline_columns(block, horizon=horizon),

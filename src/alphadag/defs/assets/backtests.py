@@ -1,10 +1,10 @@
 """The ``backtest_report`` asset: configured strategies, the model signal and a benchmark, compared.
 
-Unpartitioned. It reads ``bars`` and ``features`` over the configured period straight from the
-partition store (``deps``, not inputs: a period is not a partition range of this asset), runs every
-configured strategy on the universe (index tickers excluded), the model signal on walk-forward
-predictions from the MLflow registry (each date scored only by a version trained through an
-earlier date, :mod:`alphadag.backtest.walk_forward`) and buy-and-hold on the benchmark ticker.
+Unpartitioned. It reads ``bars`` over the configured period straight from the partition store
+(``deps``, not inputs: a period is not a partition range of this asset), runs every configured
+strategy on the universe (index tickers excluded), the model signal on the ``oos_predictions``
+series (an asset input: each date scored by a walk-forward fit whose training labels all end
+before it, :mod:`alphadag.models.oos`) and buy-and-hold on the benchmark ticker.
 The charts and the self-contained HTML report go to ``<data_root>/reports/backtest_report/<run
 id>/`` and, with the stats, to an MLflow run; the comparison table and the equity chart show in
 the Dagster UI as table and markdown metadata. The logic is in :mod:`alphadag.backtest.report`.
@@ -25,18 +25,11 @@ from upath import UPath
 from alphadag.backtest.analysis import ic_analysis
 from alphadag.backtest.report import TABLE_STATS, run_comparison, strategy_label, write_report
 from alphadag.backtest.strategies import ModelSignal, get_strategy
-from alphadag.backtest.walk_forward import (
-    registry_history,
-    registry_loader,
-    walk_forward_predictions,
-)
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.storage import PartitionStore
 
 REPORT_DIR = "reports/backtest_report"
-DEFAULT_IC_HORIZON = 5
-"""IC horizon when the model version has no ``alphadag.horizon`` tag."""
 
 
 class StrategyConfig(dg.Config):
@@ -82,33 +75,32 @@ def _period(store: PartitionStore, config: BacktestReportConfig) -> list[dt.date
 
 
 def _model_signal(
-    mlflow: MlflowResource, store: PartitionStore, days: list[dt.date], bars: pl.DataFrame
+    oos: pl.DataFrame, days: list[dt.date], bars: pl.DataFrame
 ) -> tuple[pl.DataFrame | None, str, dict[str, float]]:
-    """Walk-forward predictions (or ``None``), why, and their IC against realised returns."""
-    try:
-        features = store.read("features", days, missing_ok=True)
-    except FileNotFoundError:
-        return None, "omitted: no features partition in the period", {}
-    client = mlflow.client()
-    history = registry_history(client, mlflow.model_name)
-    if not history:
-        return None, f"omitted: no version of {mlflow.model_name} has alphadag.trained_through", {}
-    load = registry_loader(
-        mlflow.model_name,
-        tracking_uri=mlflow.tracking_uri,
-        registry_uri=mlflow.resolved_registry_uri,
-    )
-    universe = features.filter(~pl.col("ticker").str.starts_with("^"))
-    preds = walk_forward_predictions(universe, history, load)
+    """The out-of-sample predictions in the period (or ``None``), why, and their IC."""
+    lo, hi = days[0], days[-1]
+    preds = oos.filter(
+        pl.col("date").is_between(lo, hi) & ~pl.col("ticker").str.starts_with("^")
+    ).select("date", "ticker", "y_pred", "fit_trained_through")
     if preds.height == 0:
-        first = min(history.values())
-        return None, f"omitted: no version was trained before the period (earliest: {first})", {}
-    used = sorted(set(preds["model_version"].to_list()))
-    latest = client.get_model_version(mlflow.model_name, str(used[-1]))
-    horizon = int(latest.tags.get("alphadag.horizon", DEFAULT_IC_HORIZON))
-    ic = ic_analysis(preds, bars, horizon=horizon).to_dict()
-    note = f"versions {used}, predictions from {preds['date'].min()}, IC horizon {horizon}"
-    return preds, note, {k: float(v) for k, v in ic.items() if math.isfinite(v)}
+        covered = f"{oos['date'].min()}..{oos['date'].max()}" if oos.height else "nothing"
+        return (
+            None,
+            f"omitted: oos_predictions has no prediction in the period (covers {covered})",
+            {},
+        )
+    horizon = int(oos["horizon"][0])
+    fits = preds["fit_trained_through"].n_unique()
+    ic = ic_analysis(preds.drop("fit_trained_through"), bars, horizon=horizon).to_dict()
+    note = (
+        f"oos_predictions: {fits} walk-forward fits, predictions from {preds['date'].min()}, "
+        f"IC horizon {horizon}"
+    )
+    return (
+        preds.drop("fit_trained_through"),
+        note,
+        {k: float(v) for k, v in ic.items() if math.isfinite(v)},
+    )
 
 
 def _publish(local_dir: Path, target: UPath) -> None:
@@ -138,18 +130,19 @@ def _image_md(path: Path, alt: str) -> dg.MarkdownMetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
 
 
-@dg.asset(group_name="backtests", kinds={"polars", "mlflow"}, deps=["bars", "features"])
+@dg.asset(group_name="backtests", kinds={"polars", "mlflow"}, deps=["bars"])
 def backtest_report(
     context: dg.AssetExecutionContext,
     config: BacktestReportConfig,
     io_manager: dg.ResourceParam[ParquetPartitionIOManager],
     mlflow: MlflowResource,
+    oos_predictions: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Strategies vs the model signal vs buy-and-hold of the benchmark over one period.
 
     Unpartitioned; grain: one report per run. Decisions on a session's close fill at the next
-    session's open; the model signal on a session uses only a registry version whose
-    ``alphadag.trained_through`` is before that session (no look-ahead through the model).
+    session's open; the model signal on a session is the ``oos_predictions`` row of that session,
+    made by a fit whose ``fit_trained_through`` is before it (no look-ahead through the model).
     """
     from alphadag.models.tracking import log_run, metric_key
 
@@ -161,7 +154,7 @@ def backtest_report(
     days = _period(store, config)
     period = f"{days[0]}..{days[-1]}"
     bars = store.read("bars", days)
-    predictions, model_note, ic = _model_signal(mlflow, store, days, bars)
+    predictions, model_note, ic = _model_signal(oos_predictions, days, bars)
     if predictions is not None:
         model_note = f"included: top {config.top_k}, {model_note}"
         strategies[strategy_label("model_signal", {"k": config.top_k})] = ModelSignal(

@@ -56,6 +56,8 @@ class PredictionsConfig(dg.Config):
     group_name="serving",
     kinds={"sklearn", "mlflow", "parquet"},
     freshness_policy=DAILY_FRESHNESS,
+    # lineage: the served model comes from return_model's registry aliases, read at run time
+    deps=["return_model"],
     ins={
         "features": dg.AssetIn(),
         "bars": dg.AssetIn(
