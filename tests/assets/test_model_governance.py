@@ -200,6 +200,13 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
     assert _aliases(store) == {"challenger": 3, "champion": 2}
 
 
-def test_train_job_selects_the_modeling_group(defs):
+def test_lineage_train_job_and_predictions(defs):
     selected = defs.resolve_job_def("train_job").asset_layer.selected_asset_keys
     assert dg.AssetKey("oos_predictions") in selected
+    graph = defs.resolve_asset_graph()
+    # predictions is scored by the model return_model promotes; the gate and the backtest read
+    # the out-of-sample series as inputs
+    assert dg.AssetKey("return_model") in graph.get(dg.AssetKey("predictions")).parent_keys
+    for child in ("return_model", "backtest_report"):
+        assert dg.AssetKey("oos_predictions") in graph.get(dg.AssetKey(child)).parent_keys
+    assert graph.get(dg.AssetKey("oos_predictions")).parent_keys == {dg.AssetKey("training_set")}

@@ -26,6 +26,7 @@ TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH")
 RANGE = ("2024-01-02", "2024-06-24")  # 120 sessions
 SERVE = ("2024-06-10", "2024-06-14")  # five sessions inside the test segment
 MODEL = "alphadag-returns"
+WALK_FORWARD = {"refit_every": 20, "min_train_sessions": 30}  # 120 sessions: a short history
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def data_root(run_job, market, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def trained_registry(run_job, data_root, tmp_path_factory) -> Path:
-    """A registry directory with versions 1 (ridge) and 2 (hgb) of the model."""
+    """A registry directory with versions 1 (ridge) and 2 (hgb) of the model (and, if the gate
+    promotes hgb, its refit as version 3; the aliases are set by :func:`registry`)."""
     base = tmp_path_factory.mktemp("registry")
     store = _store(base)
     for family in ("ridge", "hgb"):
@@ -48,7 +50,12 @@ def trained_registry(run_job, data_root, tmp_path_factory) -> Path:
             "train_job",
             data_root,
             None,
-            run_config={"ops": {"return_model": {"config": {"family": family, "cv_folds": 0}}}},
+            run_config={
+                "ops": {
+                    "oos_predictions": {"config": {"family": family, **WALK_FORWARD}},
+                    "return_model": {"config": {"family": family, "cv_folds": 0, **WALK_FORWARD}},
+                }
+            },
             resources={"mlflow": store},
         )
         assert result.success, family

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 from _dagster_procs import (
     REPO,
@@ -33,6 +34,7 @@ from _dagster_procs import (
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
+from alphadag.models.oos import OOS_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +97,9 @@ def ui(tmp_path_factory, defs) -> Iterator[UI]:
                 },
             )
             assert daily.success
-            # backtest_report over those sessions (as the launchpad would; MLflow store in tmp)
+            # no training on five sessions: an empty out-of-sample series (the model signal is
+            # omitted), then backtest_report over those sessions (as the launchpad would)
+            data.store.write_table("oos_predictions", pl.DataFrame(schema=OOS_SCHEMA))
             report = defs.resolve_job_def("backtest_job").execute_in_process(
                 instance=instance,
                 resources={
