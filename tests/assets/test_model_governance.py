@@ -145,7 +145,7 @@ def test_null_market_the_gate_refuses_and_the_baseline_keeps_serving(run_job, nu
     assert "no champion, the baseline keeps serving" in meta["reason"]
     assert set(gate) == {"baseline_momentum", "baseline_reversal"}
     assert not all(c["passed"] for c in gate.values())
-    assert meta["n_models_tried"] == 1
+    assert meta["n_models_tried"] == 1 and meta["champion_trained_through"] == ""
     assert _aliases(store) == {"challenger": 1}
     # the gate's numbers are in MLflow too, and the test segment was never compared
     run = store.client().get_run(meta["mlflow_run_id"]).data
@@ -183,6 +183,8 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
     through = dt.date.fromisoformat(refit.tags["alphadag.trained_through"])
     days = sessions(*RANGE)
     assert through == last_labelled
+    assert meta["champion_trained_through"] == through.isoformat()
+    assert meta["last_labelled_session"] == last_labelled.isoformat()
     assert days.index(last_labelled) - days.index(through) <= WALK_FORWARD["refit_every"]
     challenger = client.get_model_version(MODEL, "1")
     assert challenger.tags["alphadag.promotion.decision"] == "promoted"

@@ -4,14 +4,24 @@
 to its ``fwd_ret_{horizon}d`` label and tags each row with an explicit train / valid / test segment
 in time, with an embargo of at least the label horizon between segments (no label window crosses a
 segment boundary: no look-ahead). ``return_model`` fits the configured sklearn Pipeline on the
-train rows, runs walk-forward CV inside them, scores model and naive baselines on valid and test,
-and logs everything to MLflow (config, per-fold and overall metrics, feature list, data version,
-git commit, Dagster run id, model with signature and input example in the skops format, a
-predicted-vs-realised plot, the validation residuals that calibrate the serving intervals and
-the feature reference of the serving drift check).
-Before any alias moves, a blocking check reloads the registered version by URI and requires it to
-reproduce the fitted pipeline's predictions exactly; only then is the challenger compared with the
-current champion on the same held-out test period and promoted if it wins by the margin.
+train rows, runs walk-forward CV inside them, scores model and naive baselines on valid and test
+(once per version: reported, never used to choose), and logs everything to MLflow (config,
+per-fold and overall metrics, feature list, data version, git commit, Dagster run id, model with
+signature and input example in the skops format, a predicted-vs-realised plot, the validation
+residuals that calibrate the serving intervals and the feature reference of the drift check).
+
+**The gate** reads ``oos_predictions`` (the spec's walk-forward series, see
+:mod:`alphadag.defs.assets.oos`): on the sessions before the test segment the challenger must
+beat the champion (whose series is recomputed from its logged spec with the same walk-forward
+settings) and each naive baseline by more than ``promotion_margin`` and ``promotion_k`` Newey-West
+standard errors of the per-date rank-IC difference (:mod:`alphadag.models.gate`). With no
+champion the baselines alone decide; a refused first model leaves the baseline serving. How many
+models were tried for the name and every comparison's gain, se, t and dates go to the metadata,
+the MLflow run and the version tags. **On promotion** the spec is refitted on every labelled row
+and that refit (``alphadag.kind = refit``, ``alphadag.trained_through`` = the last labelled
+session) becomes ``champion``; ``previous`` keeps the old champion and the challenger keeps its
+version and tags. Before any alias moves, a blocking check reloads each registered version by URI
+and requires it to reproduce the fitted pipeline's predictions exactly.
 """
 
 import datetime as dt
@@ -241,8 +251,10 @@ def return_model(
             "gate_before": decision.before.isoformat(),
             "n_models_tried": tried,
             "champion_version": refit.version if refit else (champion or ""),
-            "previous_champion_version": champion if champion is not None else "",
-            "trained_through": (refit_through(training) if refit else _train_through(training)),
+            "previous_champion_version": champion if refit and champion is not None else "",
+            "trained_through": _train_through(training),
+            "champion_trained_through": _served_through(client, mlflow, refit, champion),
+            "last_labelled_session": refit_through(training),
             "test_ic_mean": test["model"]["ic_mean"],
             "test_rank_ic_mean": test["model"]["rank_ic_mean"],
             **{f"{b}_test_rank_ic_mean": test[b]["rank_ic_mean"] for b in test if b != "model"},
@@ -275,6 +287,15 @@ def _train_through(training: pl.DataFrame) -> str:
 def refit_through(training: pl.DataFrame) -> str:
     """The last session any label of the training set reads (what a full refit is trained through)."""
     return training["label_end_date"].max().isoformat()
+
+
+def _served_through(client, mlflow, refit, champion) -> str:
+    """``alphadag.trained_through`` of the version ``champion`` now points at ("" if none)."""
+    version = refit.version if refit is not None else champion
+    if version is None:
+        return ""
+    tags = client.get_model_version(mlflow.model_name, str(version)).tags or {}
+    return tags.get("alphadag.trained_through", "")
 
 
 def _cv_folds(training, spec, label, horizon, n_folds):
