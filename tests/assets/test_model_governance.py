@@ -201,6 +201,23 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
     assert again["n_models_tried"] == 2  # the refit is not a trial
     assert _aliases(store) == {"challenger": 3, "champion": 2}
 
+    # another spec: the champion's series is recomputed from its logged spec on the same rows
+    other = {**WALK_FORWARD, "family": "hgb", "params": {"max_iter": 20}}
+    config = {
+        "ops": {
+            **TRAIN_CONFIG["ops"],
+            "oos_predictions": {"config": other},
+            "return_model": {"config": {**other, "cv_folds": 0}},
+        }
+    }
+    result = run_job("train_job", signal_root, None, run_config=config, resources={"mlflow": store})
+    assert result.success
+    third = _gate(_meta(_materializations(result, "return_model")[0]))
+    assert third["champion"]["n_dates"] == third["baseline_momentum"]["n_dates"]
+    assert third["champion"]["rival_rank_ic"] == pytest.approx(
+        gate["baseline_momentum"]["challenger_rank_ic"]
+    )
+
 
 def test_lineage_train_job_and_predictions(defs):
     selected = defs.resolve_job_def("train_job").asset_layer.selected_asset_keys

@@ -198,7 +198,9 @@ def return_model(
     folds = _cv_folds(training, spec, label, horizon, config.cv_folds)
     client = mlflow.client()
     champion = registry.versions_by_alias(client, mlflow.model_name).get(registry.ALIAS_CHAMPION)
-    champion_series, champion_note = _champion_series(client, mlflow, champion, training, settings)
+    champion_series, champion_note = _champion_series(
+        client, mlflow, champion, training, settings, spec, oos_predictions
+    )
     decision = gate(
         oos_predictions,
         baselines=BASELINE_COLUMNS,
@@ -306,7 +308,7 @@ def _cv_folds(training, spec, label, horizon, n_folds):
     )
 
 
-def _champion_series(client, mlflow, champion, training, settings):
+def _champion_series(client, mlflow, champion, training, settings, challenger, oos):
     """The champion's walk-forward series from its logged spec, and a note when there is none."""
     if champion is None:
         return None, ""
@@ -315,12 +317,20 @@ def _champion_series(client, mlflow, champion, training, settings):
     try:
         resolved = json.loads(params["params"])
         resolved.pop("random_state", None)
-        spec = ModelSpec(params["family"], resolved, seed=int(params["seed"]))
+        # a version logged before feature sets existed was fitted on the raw feature columns
+        feature_set = params.get("feature_set", "raw")
+        spec = ModelSpec(
+            params["family"], resolved, seed=int(params["seed"]), feature_set=feature_set
+        )
         columns = tuple(params["feature_columns"].split(","))
-        return oos_series(training, spec, settings, columns), ""
     except (KeyError, ValueError, TypeError) as err:
         # no evidence against a champion that cannot be re-scored: the baselines still gate
         return None, f"champion version {champion} could not be re-scored: {err}"
+    if (spec.to_dict(), columns) == (challenger.to_dict(), challenger.feature_columns):
+        # the same spec on the same rows and settings: its walk-forward is the challenger's own
+        # series (fits are deterministic), so it is not computed twice
+        return oos, ""
+    return oos_series(training, spec, settings, columns), ""
 
 
 def _reproduces(registry, mlflow, registered, pipeline, example: pl.DataFrame) -> bool:
