@@ -691,18 +691,94 @@ def _print_backtest(meta: dict) -> None:
     print(f"   report: {meta['report_html']}")
 
 
+def oos_ic_table(oos_path: str) -> list[dict]:
+    """Out-of-sample rank IC of the model and each baseline in ``oos_predictions``, per period.
+
+    Periods: the dates before the final test segment (what the promotion gate compares) and the
+    test segment (reported, never used to choose). Each row: who, period, dates, mean rank IC,
+    Newey-West t (lag = the label horizon) and the 95% block-bootstrap interval of the mean.
+    """
+    import polars as pl
+
+    from alphadag.models.ic import daily_ic, ic_figures
+
+    oos = pl.read_parquet(oos_path)
+    if oos.height == 0:
+        return []
+    horizon = int(oos["horizon"][0])
+    who = ["y_pred", *sorted(c for c in oos.columns if c.startswith("baseline_"))]
+    rows = []
+    for period, frame in (
+        ("before test", oos.filter(pl.col("segment") != "test")),
+        ("test", oos.filter(pl.col("segment") == "test")),
+    ):
+        if frame.height == 0:
+            continue
+        for column in who:
+            figures = ic_figures(daily_ic(frame, y_pred=column), horizon)
+            rows.append(
+                {
+                    "who": "model" if column == "y_pred" else column,
+                    "period": period,
+                    "dates": int(figures["n_ic_dates"]),
+                    "rank_ic": figures["rank_ic_mean"],
+                    "hac_t": figures["rank_ic_hac_t"],
+                    "ci_lo": figures["rank_ic_ci_lo"],
+                    "ci_hi": figures["rank_ic_ci_hi"],
+                }
+            )
+    return rows
+
+
 def _print_training(meta: dict) -> None:
+    from alphadag import settings
+
     print(
         f"\n== train_job: run {meta['run_id']}  success={meta['success']}  wall={meta['seconds']}s"
     )
     if not meta["success"]:
         return
-    print(f"   registered {meta['model_uri']} -> {meta['decision']} ({meta['reason']})")
-    print(f"   test IC {meta['test_ic_mean']:.4f}   test rank IC {meta['test_rank_ic_mean']:.4f}")
-    for key, value in sorted(meta.items()):
-        if key.endswith("_test_rank_ic_mean"):
-            name = key.removesuffix("_test_rank_ic_mean")
-            print(f"   baseline {name:<18} test rank IC {value:.4f}")
+    print(f"   registered {meta['model_uri']} ({meta.get('n_models_tried', '?')} models tried)")
+    oos_path = os.path.join(settings.data_root(), "oos_predictions", "oos_predictions.parquet")
+    if os.path.exists(oos_path):
+        h = meta.get("horizon", "h")
+        print(
+            f"   out-of-sample rank IC (walk-forward: each date scored by a fit trained before it; "
+            f"Newey-West t with lag {h}, 95% block-bootstrap interval):"
+        )
+        for r in oos_ic_table(oos_path):
+            print(
+                f"     {r['who']:<18} {r['period']:<12} {r['dates']:>5} dates  "
+                f"rank IC {r['rank_ic']:+.4f}  t {r['hac_t']:+5.2f}  "
+                f"[{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
+            )
+    gate = meta.get("gate") or []
+    if gate:
+        print(f"   promotion gate (dates before {meta.get('gate_before', 'the test segment')}):")
+        for c in gate:
+            print(
+                f"     vs {c['rival']:<18} gain {c['gain']:+.4f}  se {c['se']:.4f}  "
+                f"t {c['t']:+5.2f}  over {c['n_dates']} dates"
+            )
+    reason = str(meta["reason"])
+    print(
+        f"   decision: {reason if reason.startswith(meta['decision']) else meta['decision'] + ': ' + reason}"
+    )
+    champion = meta.get("champion_version") or "none (the momentum baseline serves)"
+    print(
+        f"   champion: {champion}; trained through {meta.get('champion_trained_through') or '-'}"
+        f" (last labelled session {meta.get('last_labelled_session', '-')})"
+    )
+    print(
+        f"   final test segment (the challenger fit on the train segment; scored once, never used "
+        f"to choose): rank IC "
+        f"{meta['test_rank_ic_mean']:.4f}"
+        + "".join(
+            f", {k.removesuffix('_test_rank_ic_mean')} {v:.4f}"
+            for k, v in sorted(meta.items())
+            if k.endswith("_test_rank_ic_mean") and isinstance(v, float) and v == v
+        )
+    )
     print("   MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000")
 
 
@@ -741,6 +817,16 @@ def _data_summary() -> None:
         )
 
 
+CAVEATS = """
+What this data cannot show:
+   - survivorship: the sample's 20 stocks were chosen in 2022 among companies that were large then,
+     so every figure over 2010..2022 is biased upward (names that failed or shrank are absent);
+   - the stocks are dividend-adjusted (total return) while ^GSPC is a price index (no dividends):
+     excess returns against it are overstated by the index's dividend yield (about 2% a year);
+   - out-of-sample rank IC comes with its Newey-West t and interval: an interval that covers 0 is
+     no evidence of skill, whatever the sign of the mean."""
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Materialize everything for the configured history and print what was produced."""
     from alphadag import settings
@@ -774,6 +860,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("\n   strategies and the walk-forward model signal over the model's test period:")
         backtest = backtest_report(training["segments"]["test_start"], end, **opts)
         _print_backtest(backtest)
+    print(CAVEATS)
     print(
         f"\nTotal {time.monotonic() - t0:.1f}s. Open the Dagster UI with `make dev` -> http://127.0.0.1:3000"
     )
