@@ -10,7 +10,9 @@ against a fresh MLflow store for each:
 - **signal market**: the synthetic source's ``signal`` option (the last five daily shocks
   persist, so trailing returns predict the next sessions). The gate promotes, ``champion`` points
   at the refit on every labelled row and its ``trained_through`` is within one refit interval of
-  the last labelled session.
+  the last labelled session. The market is first written up to ``CUT``; after the rest of its
+  sessions arrive, a retrain of the same spec is refused (it cannot beat itself) and the
+  champion is refreshed: its own spec refitted through the new last labelled session.
 
 The market resource below adds the synthetic ``drift`` and ``signal`` options to the project's
 ``MarketDataResource`` (which does not expose them).
@@ -37,6 +39,7 @@ from alphadag.market.storage import PartitionStore
 
 TICKERS = tuple(f"T{i:02d}" for i in range(10))
 RANGE = ("2023-09-01", "2024-12-06")
+CUT = dt.date(2024, 10, 31)  # the signal market is written up to here first, then extended
 MODEL = "alphadag-returns"
 WALK_FORWARD = {"refit_every": 40, "min_train_sessions": 60}
 TRAIN_CONFIG = {
@@ -78,15 +81,23 @@ def _market(signal: float) -> SyntheticMarket:
     )
 
 
-def _ingested(tmp_path_factory, signal: float) -> str:
-    """Bars, features and labels of the market written as ``daily_data_job`` writes them.
+def _ingested(tmp_path_factory, signal: float, through: dt.date | None = None) -> str:
+    root = str(tmp_path_factory.mktemp(f"governance_{signal}"))
+    _write(root, signal, through)
+    return root
+
+
+def _write(root: str, signal: float, through: dt.date | None = None) -> None:
+    """Bars, features and labels of the market (up to ``through``) as ``daily_data_job`` writes
+    them.
 
     The pure functions the assets call, written per session by the partition store: the
     ingestion path has its own tests, and a 320-session ranged run of it would take minutes.
     """
-    root = str(tmp_path_factory.mktemp(f"governance_{signal}"))
     raw = _market(signal).get_source().fetch(*map(dt.date.fromisoformat, RANGE))
     bars = raw.select("ticker", "date", "open", "high", "low", "close", "volume")
+    if through is not None:
+        bars = bars.filter(pl.col("date") <= through)
     store = PartitionStore(root)
     tables = {
         "bars": bars,
@@ -96,7 +107,6 @@ def _ingested(tmp_path_factory, signal: float) -> str:
     for name, table in tables.items():
         parts = table.sort("date", "ticker").partition_by("date", as_dict=True)
         store.write_many(name, {day: part for (day,), part in parts.items()})
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +116,7 @@ def null_root(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def signal_root(tmp_path_factory) -> str:
-    return _ingested(tmp_path_factory, 0.3)
+    return _ingested(tmp_path_factory, 0.3, through=CUT)
 
 
 def _store(tmp_path) -> MlflowResource:
@@ -194,12 +204,28 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
     assert (oos["fit_trained_through"] < oos["date"]).all()
     assert oos.filter(pl.col("segment") == "test").height > 0
 
-    # a second identical run: the champion (the refit) is re-scored from its logged spec; the
-    # same spec cannot beat itself by k standard errors, so nothing moves
+    # more sessions arrive; the same spec is retrained. The champion (the refit) is re-scored
+    # from its logged spec: the same spec cannot beat itself by k standard errors, so the
+    # challenger is refused, and the champion's own spec is refitted through the new data
+    _write(signal_root, 0.3)
     again = _train(run_job, signal_root, store)
     assert again["decision"] == "refused" and "champion" in _gate(again)
+    assert again["reason"].startswith("champion refreshed (spec unchanged), challenger refused: ")
+    assert again["champion_refreshed"] is True
     assert again["n_models_tried"] == 2  # the refit is not a trial
-    assert _aliases(store) == {"challenger": 3, "champion": 2}
+    assert _aliases(store) == {"challenger": 3, "champion": 4, "previous": 2}
+    fresh = client.get_model_version(MODEL, "4")
+    assert fresh.tags["alphadag.kind"] == "refit" and fresh.tags["alphadag.refit_of"] == "2"
+    assert "champion refreshed" in fresh.tags["alphadag.refresh_reason"]
+    new_last = PartitionStore(signal_root).read_table("training_set")["label_end_date"].max()
+    assert new_last > last_labelled
+    assert fresh.tags["alphadag.trained_through"] == new_last.isoformat()
+    assert again["champion_trained_through"] == again["last_labelled_session"]
+    assert again["last_labelled_session"] == new_last.isoformat()
+    assert again["champion_version"] == 4 and again["previous_champion_version"] == 2
+    challenger_run = client.get_run(again["mlflow_run_id"]).data
+    assert challenger_run.tags["alphadag.gate.outcome"] == again["reason"]
+    assert client.get_run(fresh.run_id).data.params["family"] == "ridge"
 
     # another spec: the champion's series is recomputed from its logged spec on the same rows
     other = {**WALK_FORWARD, "family": "hgb", "params": {"max_iter": 20}}
@@ -215,7 +241,7 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
     third = _gate(_meta(_materializations(result, "return_model")[0]))
     assert third["champion"]["n_dates"] == third["baseline_momentum"]["n_dates"]
     assert third["champion"]["rival_rank_ic"] == pytest.approx(
-        gate["baseline_momentum"]["challenger_rank_ic"]
+        _gate(again)["baseline_momentum"]["challenger_rank_ic"]
     )
 
 

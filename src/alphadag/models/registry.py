@@ -424,23 +424,36 @@ def apply_gate(
     ``alphadag.promotion.{decision,reason,champion_version,...}`` tags plus ``evidence`` (the
     gate's numbers). On promotion ``champion`` moves to ``serve_version`` (default: the
     challenger; the asset passes the challenger's refit on every labelled row) and ``previous``
-    to the old champion, all or nothing as in :func:`promote_if_better`. Returns the champion
-    version before the call (``None``: there was none).
+    to the old champion, all or nothing as in :func:`promote_if_better`. When the gate refused
+    and ``serve_version`` is given, it must be a refit of the current champion (version tag
+    ``alphadag.refit_of``): the champion is *refreshed* (same spec, more data), ``champion``
+    moves to it and ``previous`` to the old champion. Returns the champion version before the
+    call (``None``: there was none).
     """
     challenger_version = int(challenger_version)
     target = challenger_version if serve_version is None else int(serve_version)
-    for version in {challenger_version, target}:
-        client.get_model_version(model_name, str(version))  # fail before any write
+    versions = {
+        v: client.get_model_version(model_name, str(v)) for v in {challenger_version, target}
+    }
     champion_version = _alias_version(client, model_name, ALIAS_CHAMPION)
     if champion_version in (challenger_version, target):
         raise ValueError(f"version {champion_version} of {model_name} is already the champion")
+    refresh = not promoted and serve_version is not None
+    if refresh:
+        refit_of = (versions[target].tags or {}).get("alphadag.refit_of")
+        if champion_version is None or refit_of != str(champion_version):
+            raise ValueError(
+                f"version {target} of {model_name} is not a refit of the champion "
+                f"({champion_version}); a refused gate only refreshes the champion"
+            )
     _check_no_secrets("evidence", evidence)
     tags = {
         "decision": "promoted" if promoted else "refused",
         "reason": reason[:5000],
         "challenger_version": str(challenger_version),
         "champion_version": "" if champion_version is None else str(champion_version),
-        "serve_version": str(target) if promoted else "",
+        "serve_version": str(target) if promoted or refresh else "",
+        "champion_refreshed": str(refresh).lower(),
         **{k: str(v) for k, v in evidence.items()},
     }
     for key, value in tags.items():
@@ -448,7 +461,7 @@ def apply_gate(
     if champion_version is not None:
         for key, value in {**tags, "challenged_by": str(challenger_version)}.items():
             client.set_model_version_tag(model_name, str(champion_version), TAG_PREFIX + key, value)
-    if promoted:
+    if promoted or refresh:
         _move_champion(client, model_name, champion_version, target, challenger_version)
     return champion_version
 

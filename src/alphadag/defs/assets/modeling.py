@@ -20,7 +20,11 @@ models were tried for the name and every comparison's gain, se, t and dates go t
 the MLflow run and the version tags. **On promotion** the spec is refitted on every labelled row
 and that refit (``alphadag.kind = refit``, ``alphadag.trained_through`` = the last labelled
 session) becomes ``champion``; ``previous`` keeps the old champion and the challenger keeps its
-version and tags. Before any alias moves, a blocking check reloads each registered version by URI
+version and tags. **When the gate refuses and a champion exists**, the champion's own spec (read
+from its logged params) is refitted on every labelled row, registered as a refit of the champion
+and made ``champion`` (``previous``: the old one), so the served model is never more than one
+retrain older than the data ("champion refreshed (spec unchanged), challenger refused: ...").
+With no champion a refusal moves nothing (the baseline serves). Before any alias moves, a blocking check reloads each registered version by URI
 and requires it to reproduce the fitted pipeline's predictions exactly.
 """
 
@@ -30,6 +34,7 @@ import io
 import json
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +203,8 @@ def return_model(
     folds = _cv_folds(training, spec, label, horizon, config.cv_folds)
     client = mlflow.client()
     champion = registry.versions_by_alias(client, mlflow.model_name).get(registry.ALIAS_CHAMPION)
-    champion_series, champion_note = _champion_series(
-        client, mlflow, champion, training, settings, spec, oos_predictions
-    )
+    logged, champion_note = _champion_spec(client, mlflow, champion)
+    champion_series = _champion_series(logged, training, settings, spec, oos_predictions)
     decision = gate(
         oos_predictions,
         baselines=BASELINE_COLUMNS,
@@ -222,7 +226,30 @@ def return_model(
     refit = None
     if decision.promoted and all(checked.values()):
         refit, pipeline, example = _log_refit(
-            context, mlflow, config, training, oos_predictions, registered
+            context,
+            mlflow,
+            training,
+            spec,
+            spec.feature_columns,
+            _spec_params(config, horizon, data_version(training)),
+            oos_predictions,
+            refit_of=registered.version,
+        )
+        checked[refit.version] = _reproduces(registry, mlflow, refit, pipeline, example)
+    elif logged is not None and champion_series is not None and all(checked.values()):
+        # refused, but the champion's own spec is refitted through the last labelled session:
+        # the served model is never more than one retrain older than the data
+        reason = f"champion refreshed (spec unchanged), challenger {reason}"
+        refit, pipeline, example = _log_refit(
+            context,
+            mlflow,
+            training,
+            logged.spec,
+            logged.columns,
+            {**logged.params, "data_version": data_version(training), "horizon": horizon},
+            champion_series,
+            refit_of=champion,
+            note=reason,
         )
         checked[refit.version] = _reproduces(registry, mlflow, refit, pipeline, example)
     yield dg.AssetCheckResult(
@@ -241,6 +268,7 @@ def return_model(
         evidence={"n_models_tried": str(tried), **{k: repr(v) for k, v in gate_numbers.items()}},
         serve_version=None if refit is None else refit.version,
     )
+    client.set_tag(registered.run_id, "alphadag.gate.outcome", reason[:5000])
     test = result.metrics["test"]
     yield dg.MaterializeResult(
         metadata={
@@ -249,6 +277,7 @@ def return_model(
             "model_uri": registered.model_uri,
             "decision": "promoted" if decision.promoted else "refused",
             "reason": reason,
+            "champion_refreshed": refit is not None and not decision.promoted,
             "gate": dg.MetadataValue.json([c.to_dict() for c in decision.comparisons]),
             "gate_before": decision.before.isoformat(),
             "n_models_tried": tried,
@@ -308,8 +337,22 @@ def _cv_folds(training, spec, label, horizon, n_folds):
     )
 
 
-def _champion_series(client, mlflow, champion, training, settings, challenger, oos):
-    """The champion's walk-forward series from its logged spec, and a note when there is none."""
+@dataclass(frozen=True, slots=True)
+class LoggedSpec:
+    """A registered version's spec, input columns and logged run params."""
+
+    version: int
+    spec: ModelSpec
+    columns: tuple[str, ...]
+    params: dict[str, str]
+
+
+# run params of a challenger that describe its evaluation, not its spec (not copied to a refit)
+_EVALUATION_PARAMS = ("segment_", "cv_splits", "gate/", "refit_of", "refresh_reason")
+
+
+def _champion_spec(client, mlflow, champion) -> tuple[LoggedSpec | None, str]:
+    """The champion's spec from its logged params, and a note when it cannot be read."""
     if champion is None:
         return None, ""
     run = client.get_run(client.get_model_version(mlflow.model_name, str(champion)).run_id)
@@ -326,11 +369,22 @@ def _champion_series(client, mlflow, champion, training, settings, challenger, o
     except (KeyError, ValueError, TypeError) as err:
         # no evidence against a champion that cannot be re-scored: the baselines still gate
         return None, f"champion version {champion} could not be re-scored: {err}"
-    if (spec.to_dict(), columns) == (challenger.to_dict(), challenger.feature_columns):
+    kept = {k: v for k, v in params.items() if not k.startswith(_EVALUATION_PARAMS)}
+    return LoggedSpec(int(champion), spec, columns, kept), ""
+
+
+def _champion_series(logged, training, settings, challenger, oos):
+    """The champion's walk-forward series over ``training`` (``None`` without a champion)."""
+    if logged is None:
+        return None
+    if (logged.spec.to_dict(), logged.columns) == (
+        challenger.to_dict(),
+        challenger.feature_columns,
+    ):
         # the same spec on the same rows and settings: its walk-forward is the challenger's own
         # series (fits are deterministic), so it is not computed twice
-        return oos, ""
-    return oos_series(training, spec, settings, columns), ""
+        return oos
+    return oos_series(training, logged.spec, settings, logged.columns)
 
 
 def _reproduces(registry, mlflow, registered, pipeline, example: pl.DataFrame) -> bool:
@@ -431,16 +485,21 @@ def _log_challenger(
     return registered, example
 
 
-def _log_refit(context, mlflow, config, training, oos, challenger):
-    """Refit the spec on every labelled row and register it (no alias yet) as the served version."""
+def _log_refit(
+    context, mlflow, training, spec, columns, params, series, *, refit_of, note: str = ""
+):
+    """Refit ``spec`` on every labelled row and register it (no alias yet) as a served version.
+
+    ``series`` is the spec's walk-forward series over ``training``: its out-of-sample residuals
+    calibrate the refit's serving intervals. ``refit_of`` is the version refitted (the promoted
+    challenger, or the champion refreshed when the gate refuses); ``note`` says why.
+    """
     label = label_of(training)
     horizon = horizon_of(label)
-    spec = config.spec()
-    pipeline = fit_pipeline(training, spec, spec.feature_columns, label)
-    example = model_inputs(training.tail(INPUT_EXAMPLE_ROWS), spec.feature_columns)
+    pipeline = fit_pipeline(training, spec, columns, label)
+    example = model_inputs(training.tail(INPUT_EXAMPLE_ROWS), columns)
     version = data_version(training)
-    # out-of-sample residuals of the same spec calibrate the refit's serving intervals
-    rows = oos.join(training.select("ticker", "date", "rvol_20"), on=["ticker", "date"])
+    rows = series.join(training.select("ticker", "date", "rvol_20"), on=["ticker", "date"])
     residuals = _calibration_frame(
         rows.rename({"y_true": label}).drop("y_pred"), rows["y_pred"].to_numpy(), label
     )
@@ -457,14 +516,19 @@ def _log_refit(context, mlflow, config, training, oos, challenger):
                 str(Path(CALIBRATION_ARTIFACT).parent): calibration,
                 str(Path(DRIFT_REFERENCE_ARTIFACT).parent): reference,
             },
-            params={**_spec_params(config, horizon, version), "refit_of": challenger.version},
+            params={
+                **params,
+                "refit_of": str(refit_of),
+                **({"refresh_reason": note[:6000]} if note else {}),
+            },
             tags={"dagster.run_id": context.run_id, "alphadag.data_version": version},
             version_tags={
                 "alphadag.trained_through": refit_through(training),
                 "alphadag.horizon": str(horizon),
                 "alphadag.data_version": version,
                 "alphadag.kind": "refit",
-                "alphadag.refit_of": str(challenger.version),
+                "alphadag.refit_of": str(refit_of),
+                **({"alphadag.refresh_reason": note[:5000]} if note else {}),
             },
             alias=None,
         )
