@@ -181,6 +181,7 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
         {k: (v["gain"], v["se"], v["t"], v["n_dates"]) for k, v in gate.items()},
     )
     assert meta["decision"] == "promoted", meta["reason"]
+    assert meta["seeds"].startswith("deterministic (ridge)")  # one fit, no seed spread
     assert all(c["passed"] and c["gain"] > 2 * c["se"] for c in gate.values())
     # champion is the refit on every labelled row; challenger keeps its own version
     aliases = _aliases(store)
@@ -238,7 +239,14 @@ def test_signal_market_the_gate_promotes_a_fresh_refit(run_job, signal_root, tmp
     }
     result = run_job("train_job", signal_root, None, run_config=config, resources={"mlflow": store})
     assert result.success
-    third = _gate(_meta(_materializations(result, "return_model")[0]))
+    third_meta = _meta(_materializations(result, "return_model")[0])
+    third = _gate(third_meta)
+    # hgb has randomness: valid / test rank IC as mean +- std over three seeds
+    assert third_meta["seeds"] == "0,1,2"
+    assert third_meta["test_rank_ic_seed_std"] >= 0
+    metrics = client.get_run(third_meta["mlflow_run_id"]).data.metrics
+    assert metrics["seeds/test/rank_ic_mean"] == pytest.approx(third_meta["test_rank_ic_seed_mean"])
+    assert "seeds/valid/rank_ic_std" in metrics
     assert third["champion"]["n_dates"] == third["baseline_momentum"]["n_dates"]
     assert third["champion"]["rival_rank_ic"] == pytest.approx(
         _gate(again)["baseline_momentum"]["challenger_rank_ic"]

@@ -5,7 +5,8 @@ to its ``fwd_ret_{horizon}d`` label and tags each row with an explicit train / v
 in time, with an embargo of at least the label horizon between segments (no label window crosses a
 segment boundary: no look-ahead). ``return_model`` fits the configured sklearn Pipeline on the
 train rows, runs walk-forward CV inside them, scores model and naive baselines on valid and test
-(once per version: reported, never used to choose), and logs everything to MLflow (config,
+(once per version: reported, never used to choose; a family with randomness is also fitted with
+three consecutive seeds and its valid / test rank IC reported as mean +- std over them), and logs everything to MLflow (config,
 per-fold and overall metrics, feature list, data version, git commit, Dagster run id, model with
 signature and input example in the skops format, a predicted-vs-realised plot, the validation
 residuals that calibrate the serving intervals and the feature reference of the drift check).
@@ -65,6 +66,7 @@ from alphadag.models.drift import psi_reference
 from alphadag.models.gate import flat_numbers, gate
 from alphadag.models.oos import BASELINE_COLUMNS
 from alphadag.models.serving import CALIBRATION_ARTIFACT, DRIFT_REFERENCE_ARTIFACT
+from alphadag.models.training import SeedSpread, seed_spread
 
 INPUT_EXAMPLE_ROWS = 5
 
@@ -201,6 +203,10 @@ def return_model(
     segments = Segments.of_training_set(training)
     result = fit_and_evaluate(training, spec, horizon=horizon, feature_columns=spec.feature_columns)
     folds = _cv_folds(training, spec, label, horizon, config.cv_folds)
+    spread = seed_spread(
+        training, spec, horizon=horizon, feature_columns=spec.feature_columns, first=result
+    )
+    seeds = _seed_report(spec, spread)
     client = mlflow.client()
     champion = registry.versions_by_alias(client, mlflow.model_name).get(registry.ALIAS_CHAMPION)
     logged, champion_note = _champion_spec(client, mlflow, champion)
@@ -218,7 +224,7 @@ def return_model(
     tried = registry.count_trials(client, mlflow.model_name) + 1
     gate_numbers = {**flat_numbers(decision), "gate/n_models_tried": float(tried)}
     registered, example = _log_challenger(
-        context, mlflow, config, result, training, folds, segments, gate_numbers, reason
+        context, mlflow, config, result, training, folds, segments, gate_numbers, reason, seeds
     )
     checked = {
         registered.version: _reproduces(registry, mlflow, registered, result.pipeline, example)
@@ -289,6 +295,7 @@ def return_model(
             "test_ic_mean": test["model"]["ic_mean"],
             "test_rank_ic_mean": test["model"]["rank_ic_mean"],
             **{f"{b}_test_rank_ic_mean": test[b]["rank_ic_mean"] for b in test if b != "model"},
+            **seeds,
             "cv_folds": len(folds),
             "data_version": data_version(training),
             "segments": segments.to_dict(),
@@ -410,8 +417,22 @@ def _spec_params(config, horizon: int, version: str) -> dict[str, Any]:
     }
 
 
+def _seed_report(spec: ModelSpec, spread: SeedSpread | None) -> dict[str, Any]:
+    """Metadata of the seed spread: ``seeds`` and ``<segment>_rank_ic_seed_{mean,std}``."""
+    if spread is None:
+        return {"seeds": f"deterministic ({spec.family}): one fit, no seed spread"}
+    return {
+        "seeds": ",".join(map(str, spread.seeds)),
+        **{
+            f"{seg}_rank_ic_seed_{stat}": getattr(spread, stat)(seg)
+            for seg in ("valid", "test")
+            for stat in ("mean", "std")
+        },
+    }
+
+
 def _log_challenger(
-    context, mlflow, config, result, training, folds, segments, gate_numbers, reason
+    context, mlflow, config, result, training, folds, segments, gate_numbers, reason, seeds
 ):
     """Log and register the challenger (fitted on train) with its scores and the gate's numbers."""
     label, horizon = result.label, horizon_of(result.label)
@@ -450,6 +471,11 @@ def _log_challenger(
                 **flatten_metrics(result.metrics["test"], prefix="test_"),
                 **{k: v for k, v in cv_metrics.items() if math.isfinite(v)},
                 **{k: v for k, v in gate_numbers.items() if math.isfinite(v)},
+                **{
+                    "seeds/" + k.replace("_rank_ic_seed_", "/rank_ic_"): v
+                    for k, v in seeds.items()
+                    if k != "seeds" and math.isfinite(v)
+                },
             },
             step_metrics=[flatten_metrics(f.metrics, prefix="cv_") for f in folds],
             artifacts={
@@ -466,6 +492,7 @@ def _log_challenger(
                         for f in folds
                     ]
                 ),
+                "seeds": seeds["seeds"],
                 "gate/decision": "promoted" if gate_numbers["gate/promoted"] else "refused",
                 "gate/reason": reason[:6000],
             },
