@@ -297,7 +297,7 @@ def ic_summary(
     return ICSummary(
         mean=mean,
         std=std,
-        ir=mean / std,
+        ir=mean / std if std > 0.0 else nan,  # a subnormal spread can round std to 0
         n_dates=n,
         n_excluded=n_excluded,
         hac_t=t,
