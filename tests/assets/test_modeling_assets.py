@@ -108,7 +108,7 @@ def test_first_training_registers_and_is_gated_then_same_config_reproduces(
     trained_through = mv1.tags["alphadag.trained_through"]
     assert trained_through < meta["segments"]["valid_start"] <= mv1.tags["alphadag.test_start"]
     client = mlflow_store.client()
-    folds = client.get_metric_history(meta["mlflow_run_id"], "cv_model_rank_ic_mean")
+    folds = client.get_metric_history(meta["mlflow_run_id"], "cv/model/rank_ic_mean")
     assert [m.step for m in folds] == [0, 1, 2] and meta["cv_folds"] == 3
     logged = {
         a.path
@@ -128,14 +128,23 @@ def test_first_training_registers_and_is_gated_then_same_config_reproduces(
     assert run1.params["segment_test_end"] == meta["segments"]["test_end"]
     assert len(run1.params["data_version"]) == 64
     assert run1.params["feature_columns"].count(",") >= 10
-    assert run1.metrics["test_model_rank_ic_mean"] == meta["test_rank_ic_mean"]
+    assert run1.metrics["test/model/rank_ic_mean"] == meta["test_rank_ic_mean"]
+    # a readable run name and the training rows as an MLflow dataset input (by data version)
+    import re
+
+    full = client.get_run(meta["mlflow_run_id"])
+    assert re.fullmatch(r"ridge h5 \d{4}-\d\d-\d\dT\d\d:\d\d", full.info.run_name)
+    (dataset,) = full.inputs.dataset_inputs
+    assert dataset.dataset.digest == run1.params["data_version"][:32]
+    assert dataset.dataset.name == f"training_set@{run1.params['data_version'][:12]}"
+    assert [t.value for t in dataset.tags if t.key == "mlflow.data.context"] == ["training"]
 
     second = _train(instance, data_root, mlflow_store)
     assert second.success
     mv2, run2 = _version(mlflow_store, 2)
     # same data, same config, same seed: same data version and the same test metrics
     assert run2.params["data_version"] == run1.params["data_version"]
-    test_metrics = {k: v for k, v in run1.metrics.items() if k.startswith("test_")}
+    test_metrics = {k: v for k, v in run1.metrics.items() if k.startswith("test/")}
     assert test_metrics
     # exactly equal (baseline_zero has no cross-section to rank: NaN on both sides)
     assert {k: run2.metrics[k] for k in test_metrics} == pytest.approx(
@@ -184,14 +193,14 @@ def test_a_version_that_does_not_reload_identically_is_never_promoted(
 ):
     from alphadag.models import registry
 
-    real_load = registry.load_model
+    real_load = registry.load_pipeline_dir  # what the registry's one loader deserialises with
 
-    def drifted_load(uri, **kwargs):
-        model = real_load(uri, **kwargs)
+    def drifted_load(local, model_uri=""):
+        model = real_load(local, model_uri)
         model[-1].intercept_ = model[-1].intercept_ + 1e-9  # a reload that is not bit-exact
         return model
 
-    monkeypatch.setattr(registry, "load_model", drifted_load)
+    monkeypatch.setattr(registry, "load_pipeline_dir", drifted_load)
     result = _train(instance, data_root, mlflow_store)
     assert not result.success
     check = _checks(result)["return_model_reloads"]

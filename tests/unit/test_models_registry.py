@@ -349,3 +349,62 @@ def test_resource_defaults() -> None:
     assert resource.resolved_registry_uri == resource.tracking_uri
     assert resource.experiment == "alphadag"
     assert resource.model_name == "alphadag-returns"
+
+
+def test_model_registry_one_cached_load_with_a_signature_check(
+    store, ridge, example, monkeypatch: pytest.MonkeyPatch
+):
+    name = "registry-object"
+    models = reg.ModelRegistry(
+        name, tracking_uri=store.tracking_uri, artifact_location=store.artifacts
+    )
+    rv = models.register(
+        pipeline=ridge,
+        input_example=example,
+        metrics={},
+        params={
+            "family": "ridge",
+            "params": '{"alpha": 3.0, "random_state": 0}',
+            "seed": "0",
+            "feature_columns": ",".join(FEATURES),
+        },
+        tags={},
+        version_tags={"alphadag.kind": "challenger", "alphadag.trained_through": "2024-03-28"},
+        run_name="ridge h5 2026-12-06T12:00",
+    )
+    assert models.client.get_run(rv.run_id).info.run_name == "ridge h5 2026-12-06T12:00"
+    assert models.aliases() == {"challenger": rv.version} and models.count_trials() == 1
+    (info,) = models.history()
+    assert (info.version, info.kind, info.trained_through, info.aliases) == (
+        rv.version,
+        "challenger",
+        "2024-03-28",
+        ("challenger",),
+    )
+    spec = models.logged_spec(rv.version)
+    assert (spec.family, spec.params, spec.seed, spec.columns) == (
+        "ridge",
+        {"alpha": 3.0},
+        0,
+        tuple(FEATURES),
+    )
+    reg.clear_model_cache()
+    loaded = models.load(rv.version, expected_columns=FEATURES)
+    assert loaded.inputs == tuple(FEATURES) and loaded.tags["alphadag.kind"] == "challenger"
+    np.testing.assert_array_equal(
+        predict(loaded.pipeline, example, FEATURES), predict(ridge, example, FEATURES)
+    )
+    assert loaded.run_frame("calibration/none.parquet") is None  # not logged: None, not raised
+
+    # cached per (registry, name, version): a second load downloads nothing
+    def no_download(*args, **kwargs):
+        raise RuntimeError("downloaded twice")
+
+    monkeypatch.setattr(reg, "download_model", no_download)
+    same = reg.ModelRegistry(name, tracking_uri=store.tracking_uri).load(rv.version)
+    assert same is loaded
+    with pytest.raises(reg.SignatureMismatch, match="expected"):
+        models.load(rv.version, expected_columns=FEATURES[::-1])
+    reg.clear_model_cache()
+    with pytest.raises(RuntimeError, match="downloaded twice"):  # the cache was cleared
+        models.load(rv.version)

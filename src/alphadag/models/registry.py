@@ -10,15 +10,25 @@ moves come last and are rolled back if the second one fails, so a failure leaves
 they were. :func:`load_model` loads a version back with the project's own skops allow-list
 (:data:`SKOPS_TRUSTED_TYPES`), never with a list read from the artifact. Aliases, not stages
 (MLflow 3): ``models:/alphadag-returns@champion``. No dagster here; telemetry is off by default.
+
+:class:`ModelRegistry` is the one object every caller goes through: ``register`` (log a run and
+register its model), ``apply_gate`` (record a gate decision and move the aliases), ``aliases``,
+``history``, ``logged_spec`` (a version's spec from its run params) and **one**
+``load(version)``: download, the signature check against the expected input columns (when
+given), the skops load with the project's allow-list, and a per-process LRU cache keyed by
+(registry, name, version). Serving, the champion sensor and the reload check all load through it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -33,6 +43,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
+import mlflow.data
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
@@ -48,9 +59,15 @@ __all__ = [
     "ALIAS_CHAMPION",
     "ALIAS_PREVIOUS",
     "SKOPS_TRUSTED_TYPES",
+    "LoadedModel",
+    "LoggedSpec",
+    "ModelRegistry",
     "PromotionDecision",
     "RegisteredVersion",
+    "SignatureMismatch",
+    "VersionInfo",
     "apply_gate",
+    "clear_model_cache",
     "count_trials",
     "decide_promotion",
     "download_model",
@@ -188,6 +205,10 @@ def log_and_register(
     artifacts: Mapping[str, str | os.PathLike[str]] = MappingProxyType({}),
     version_tags: Mapping[str, str] = MappingProxyType({}),
     alias: str | None = ALIAS_CHALLENGER,
+    run_name: str | None = None,
+    training_data: pl.DataFrame | None = None,
+    training_data_version: str | None = None,
+    training_data_targets: str | None = None,
 ) -> RegisteredVersion:
     """Log one run with ``pipeline`` and register it as a new version with alias ``challenger``.
 
@@ -204,6 +225,10 @@ def log_and_register(
         version_tags: tags of the registered version (e.g. what it was trained through).
         alias: the alias pointed at the new version (``None``: none, e.g. for the refit of a
             promoted challenger, which gets ``champion`` from :func:`promote`).
+        run_name: a readable run name (e.g. ``ridge h5 2026-12-06T12:00``).
+        training_data / training_data_version / training_data_targets: the rows the model was
+            fitted on, logged as an MLflow dataset input (context ``training``) named and
+            digested by their data version, with the label column as targets.
 
     The run is tagged ``mlflow.source.git.commit`` with :func:`git_commit` when it is known.
     The model is saved with skops and :data:`SKOPS_TRUSTED_TYPES`, with :func:`pip_requirements`.
@@ -229,8 +254,19 @@ def log_and_register(
     experiment_id = ensure_experiment(client, experiment, artifact_location=artifact_location)
     with (
         _uris(tracking_uri, registry_uri),
-        mlflow.start_run(experiment_id=experiment_id, tags=run_tags) as run,
+        mlflow.start_run(experiment_id=experiment_id, tags=run_tags, run_name=run_name) as run,
     ):
+        if training_data is not None:
+            digest = (training_data_version or "")[:32] or None
+            mlflow.log_input(
+                mlflow.data.from_polars(
+                    training_data,
+                    targets=training_data_targets,
+                    name=f"training_set@{digest[:12]}" if digest else "training_set",
+                    digest=digest,
+                ),
+                context="training",
+            )
         mlflow.log_params(dict(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for step, values in enumerate(step_metrics):
@@ -559,3 +595,229 @@ def download_run_artifact(
             dst_path=os.fspath(dst_path),
             tracking_uri=tracking_uri,
         )
+
+
+class SignatureMismatch(ValueError):
+    """A version's MLmodel signature does not name the expected input columns."""
+
+
+class LoadedModel:
+    """One registry version loaded by :meth:`ModelRegistry.load` (cached per process).
+
+    ``inputs`` are the signature's input columns (``None``: the model has no signature);
+    :meth:`run_frame` reads a Parquet artifact of the version's run once (``None`` if absent).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: int,
+        pipeline: Pipeline,
+        inputs: tuple[str, ...] | None,
+        run_id: str,
+        tags: Mapping[str, str],
+        tracking_uri: str | None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.model_uri = f"models:/{name}/{version}"
+        self.pipeline = pipeline
+        self.inputs = inputs
+        self.run_id = run_id
+        self.tags = MappingProxyType(dict(tags))
+        self._tracking_uri = tracking_uri
+        self._frames: dict[str, pl.DataFrame | None] = {}
+        self._lock = threading.Lock()
+
+    def run_frame(self, artifact_path: str) -> pl.DataFrame | None:
+        """The Parquet artifact ``artifact_path`` of the version's run (``None``: not logged)."""
+        with self._lock:
+            if artifact_path in self._frames:
+                return self._frames[artifact_path]
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = download_run_artifact(
+                    self.run_id, artifact_path, tmp, tracking_uri=self._tracking_uri
+                )
+                frame: pl.DataFrame | None = pl.read_parquet(local)
+        except Exception:  # an older run without the artifact
+            frame = None
+        with self._lock:
+            self._frames[artifact_path] = frame
+        return frame
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One registered version as :meth:`ModelRegistry.history` lists it."""
+
+    version: int
+    run_id: str
+    kind: str  # challenger | refit ("" for versions logged by other paths)
+    trained_through: str
+    aliases: tuple[str, ...]
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSpec:
+    """A version's model spec read back from its run's params (what the gate re-scores)."""
+
+    version: int
+    family: str
+    params: dict[str, Any]  # resolved estimator params without random_state
+    seed: int
+    feature_set: str
+    columns: tuple[str, ...]
+    run_params: dict[str, str]
+
+
+CACHE_SIZE = 16
+_LOADED: OrderedDict[tuple[str, str, int], LoadedModel] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded version (tests; a long-lived process never needs it)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+class ModelRegistry:
+    """The registry of one model name: register, gate, aliases, history and one ``load``."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        tracking_uri: str,
+        registry_uri: str | None = None,
+        experiment: str = "alphadag",
+        artifact_location: str | None = None,
+        client: MlflowClient | None = None,
+    ) -> None:
+        self.name = name
+        self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location
+        self._client = client
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+            )
+        return self._client
+
+    def register(self, **kwargs: Any) -> RegisteredVersion:
+        """:func:`log_and_register` into this registry's stores, experiment and name."""
+        return log_and_register(
+            tracking_uri=self.tracking_uri,
+            registry_uri=self.registry_uri,
+            experiment=self.experiment,
+            artifact_location=self.artifact_location,
+            model_name=self.name,
+            **kwargs,
+        )
+
+    def apply_gate(self, **kwargs: Any) -> int | None:
+        """:func:`apply_gate` for this name."""
+        return apply_gate(self.client, self.name, **kwargs)
+
+    def aliases(self) -> dict[str, int]:
+        """``{alias: version}`` (empty if the model does not exist yet)."""
+        return versions_by_alias(self.client, self.name)
+
+    def count_trials(self) -> int:
+        return count_trials(self.client, self.name)
+
+    def history(self) -> list[VersionInfo]:
+        """Every registered version, oldest first, with its kind, trained_through and aliases."""
+        if "'" in self.name:
+            raise ValueError(f"model name {self.name!r} must not contain a quote")
+        by_version: dict[int, list[str]] = {}
+        for alias, version in self.aliases().items():
+            by_version.setdefault(version, []).append(alias)
+        out = []
+        for mv in self.client.search_model_versions(f"name = '{self.name}'"):
+            tags = dict(mv.tags or {})
+            version = int(mv.version)
+            out.append(
+                VersionInfo(
+                    version=version,
+                    run_id=mv.run_id,
+                    kind=tags.get("alphadag.kind", ""),
+                    trained_through=tags.get("alphadag.trained_through", ""),
+                    aliases=tuple(sorted(by_version.get(version, ()))),
+                    tags=MappingProxyType(tags),
+                )
+            )
+        return sorted(out, key=lambda v: v.version)
+
+    def logged_spec(self, version: int) -> LoggedSpec:
+        """The spec ``version`` was fitted with, from its run's params (raises ``ValueError``).
+
+        A version logged before feature sets existed was fitted on the raw feature columns.
+        """
+        run = self.client.get_run(self.client.get_model_version(self.name, str(version)).run_id)
+        params = dict(run.data.params)
+        try:
+            resolved = json.loads(params["params"])
+            resolved.pop("random_state", None)
+            return LoggedSpec(
+                version=int(version),
+                family=params["family"],
+                params=resolved,
+                seed=int(params["seed"]),
+                feature_set=params.get("feature_set", "raw"),
+                columns=tuple(params["feature_columns"].split(",")),
+                run_params=params,
+            )
+        except (KeyError, ValueError, TypeError) as err:
+            raise ValueError(f"version {version} has no readable spec: {err!r}") from err
+
+    def load(self, version: int, *, expected_columns: Sequence[str] | None = None) -> LoadedModel:
+        """Version ``version``, downloaded and loaded once per process (LRU of
+        :data:`CACHE_SIZE`), its signature checked against ``expected_columns`` when given.
+
+        Only skops-format sklearn Pipelines load, with :data:`SKOPS_TRUSTED_TYPES`.
+        """
+        key = (self.registry_uri, self.name, int(version))
+        with _LOADED_LOCK:
+            model = _LOADED.get(key)
+            if model is not None:
+                _LOADED.move_to_end(key)
+        if model is None:
+            mv = self.client.get_model_version(self.name, str(version))
+            uri = f"models:/{self.name}/{int(version)}"
+            with tempfile.TemporaryDirectory() as tmp:
+                local = download_model(
+                    uri, tmp, tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+                )
+                inputs = signature_inputs(local)
+                pipeline = load_pipeline_dir(local, uri)
+            model = LoadedModel(
+                name=self.name,
+                version=int(version),
+                pipeline=pipeline,
+                inputs=None if inputs is None else tuple(inputs),
+                run_id=mv.run_id,
+                tags=mv.tags or {},
+                tracking_uri=self.tracking_uri,
+            )
+            with _LOADED_LOCK:
+                _LOADED[key] = model
+                while len(_LOADED) > CACHE_SIZE:
+                    _LOADED.popitem(last=False)
+        if expected_columns is not None:
+            if not model.inputs:
+                raise SignatureMismatch(f"{model.model_uri} has no input signature")
+            if list(model.inputs) != list(expected_columns):
+                raise SignatureMismatch(
+                    f"{model.model_uri}'s signature names {len(model.inputs)} input column(s) "
+                    f"{list(model.inputs)[:5]}..., expected {list(expected_columns)[:5]}..."
+                )
+        return model

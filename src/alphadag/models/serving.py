@@ -16,8 +16,10 @@ volatility-based normal interval. Every row says which model made it (``model_so
 ``model_name``, ``model_version``), so a fallback is never mislabelled, and the batch is never
 empty when the session has features.
 
-Loaded registry versions are cached per process, keyed by (registry, name, version): an alias
-that moves to a new version loads the new one; the same version is never downloaded twice.
+Registry versions load through the one loader, :meth:`alphadag.models.registry.ModelRegistry.load`,
+cached per process, keyed by (registry, name, version): an alias that moves to a new version
+loads the new one; the same version (and its calibration and drift artifacts) is never
+downloaded twice.
 
 **Intervals** (:func:`interval_quantile`, :func:`build_predictions`). Split conformal on the
 model's validation residuals logged at training time (``calibration/valid_residuals.parquet``),
@@ -37,11 +39,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,14 +151,11 @@ def baseline_model(
     )
 
 
-_CACHE: dict[tuple[str, str, str], ServedModel] = {}
-_CACHE_LOCK = threading.Lock()
-
-
 def clear_model_cache() -> None:
     """Forget every loaded version (tests; a long-lived process never needs it)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    from alphadag.models import registry
+
+    registry.clear_model_cache()
 
 
 def _first_line(err: BaseException) -> str:
@@ -170,58 +166,32 @@ def _first_line(err: BaseException) -> str:
 def _load_version(
     client: Any, name: str, version: int, *, tracking_uri: str, registry_uri: str
 ) -> ServedModel:
-    """Download, check and load one registry version (raises with a reason on any failure)."""
+    """One registry version through :meth:`~alphadag.models.registry.ModelRegistry.load`
+    (downloaded, loaded and cached once per process), as a ServedModel; raises with a reason."""
     from alphadag.models import registry
 
-    key = (registry_uri, name, str(version))
-    with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    mv = client.get_model_version(name, str(version))
-    uri = f"models:/{name}/{version}"
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = registry.download_model(
-                uri, Path(tmp) / "model", tracking_uri=tracking_uri, registry_uri=registry_uri
-            )
-            inputs = registry.signature_inputs(local)
-            pipeline = registry.load_pipeline_dir(local, uri)
-        except Exception as err:
-            raise _Unusable(f"artifact missing or corrupt: {_first_line(err)}") from err
-        if not inputs:
-            raise _Unusable("the model has no input signature")
-        residuals = _optional_frame(registry, mv.run_id, CALIBRATION_ARTIFACT, tmp, tracking_uri)
-        reference = _optional_frame(
-            registry, mv.run_id, DRIFT_REFERENCE_ARTIFACT, tmp, tracking_uri
-        )
-    horizon = int(mv.tags.get("alphadag.horizon", "5"))
-    through = mv.tags.get("alphadag.trained_through")
-    model = ServedModel(
+    models = registry.ModelRegistry(
+        name, tracking_uri=tracking_uri, registry_uri=registry_uri, client=client
+    )
+    try:
+        loaded = models.load(version)
+    except Exception as err:
+        raise _Unusable(f"artifact missing or corrupt: {_first_line(err)}") from err
+    if not loaded.inputs:
+        raise _Unusable("the model has no input signature")
+    through = loaded.tags.get("alphadag.trained_through")
+    return ServedModel(
         source="champion",
         name=name,
         version=str(version),
-        horizon=horizon,
-        feature_columns=tuple(inputs),
-        predict_fn=pipeline.predict,
-        residuals=residuals,
-        drift_reference=reference,
-        run_id=mv.run_id,
+        horizon=int(loaded.tags.get("alphadag.horizon", "5")),
+        feature_columns=tuple(loaded.inputs),
+        predict_fn=loaded.pipeline.predict,
+        residuals=loaded.run_frame(CALIBRATION_ARTIFACT),
+        drift_reference=loaded.run_frame(DRIFT_REFERENCE_ARTIFACT),
+        run_id=loaded.run_id,
         trained_through=dt.date.fromisoformat(through) if through else None,
     )
-    with _CACHE_LOCK:
-        _CACHE[key] = model
-    return model
-
-
-def _optional_frame(registry: Any, run_id: str, path: str, tmp: str, tracking_uri: str):
-    try:
-        local = registry.download_run_artifact(
-            run_id, path, Path(tmp) / "artifacts", tracking_uri=tracking_uri
-        )
-        return pl.read_parquet(local)
-    except Exception:  # an older run without the artifact: intervals fall back to normal ones
-        return None
 
 
 class _Unusable(Exception):

@@ -17,6 +17,7 @@ from pydantic import Field
 from alphadag.features.model_inputs import DEFAULT_FEATURE_SET
 from alphadag.models import ModelSpec, horizon_of
 from alphadag.models.oos import WalkForwardSettings, experiment_key, walk_forward
+from alphadag.models.training import label_of
 
 
 class ModelExperimentConfig(dg.Config):
@@ -59,14 +60,6 @@ class ModelExperimentConfig(dg.Config):
     def experiment(self) -> str:
         spec = self.spec()
         return experiment_key(spec, spec.feature_columns, self.walk_forward_settings())
-
-
-def label_of(training: pl.DataFrame) -> str:
-    """The one ``fwd_ret_{h}d`` column of a training set."""
-    labels = [c for c in training.columns if c.startswith("fwd_ret_")]
-    if len(labels) != 1:
-        raise ValueError(f"training_set must carry exactly one label column, found {labels}")
-    return labels[0]
 
 
 def oos_series(

@@ -5,7 +5,9 @@ one ``serving_job`` run per partition of the latest ``ALPHADAG_CHAMPION_RERUNS``
 (default 5) materialized ``predictions`` partitions, with run key ``<version>:<partition>``: a
 version is re-served once per partition however often the sensor ticks, and a promotion back to
 an older version (a rollback) re-serves again because its cursor differs. The first tick only
-records the champion: predictions made before the sensor existed are not second-guessed.
+records the champion: predictions made before the sensor existed are not second-guessed. A moved
+champion is loaded through the registry's one loader (``ModelRegistry.load``, cached) and the
+runs are tagged ``alphadag/champion_loads`` (serving falls back with a reason if it does not).
 """
 
 import dagster as dg
@@ -22,10 +24,11 @@ from alphadag.defs.resources.mlflow_resource import MlflowResource
 )
 def champion_change_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
     """Re-run ``serving_job`` for the latest predictions partitions when ``@champion`` moves."""
-    from alphadag.models.registry import ALIAS_CHAMPION, versions_by_alias
+    from alphadag.models.registry import ALIAS_CHAMPION
 
     try:
-        champion = versions_by_alias(mlflow.client(), mlflow.model_name).get(ALIAS_CHAMPION)
+        models = mlflow.registry()
+        champion = models.aliases().get(ALIAS_CHAMPION)
     except Exception as err:  # the registry is down: try again next tick, keep the cursor
         return dg.SkipReason(f"registry unreachable: {err}")
     if champion is None:
@@ -37,6 +40,12 @@ def champion_change_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowRe
         )
     if context.cursor == str(champion):
         return dg.SkipReason(f"champion still version {champion}")
+    try:  # the registry's one loader (cached): say whether the new champion will serve
+        models.load(champion)
+        loads = "true"
+    except Exception as err:  # serving falls back to previous / the baseline with a reason
+        context.log.warning(f"champion version {champion} does not load: {err}")
+        loads = "false"
     done = context.instance.get_materialized_partitions(dg.AssetKey("predictions"))
     latest = sorted(done)[-settings.champion_rerun_partitions() :]
     context.log.info(
@@ -47,7 +56,11 @@ def champion_change_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowRe
             dg.RunRequest(
                 run_key=f"{champion}:{key}",
                 partition_key=key,
-                tags={"alphadag/trigger": "champion_change", "alphadag/champion": str(champion)},
+                tags={
+                    "alphadag/trigger": "champion_change",
+                    "alphadag/champion": str(champion),
+                    "alphadag/champion_loads": loads,
+                },
             )
             for key in latest
         ],

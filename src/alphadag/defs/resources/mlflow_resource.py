@@ -2,8 +2,9 @@
 
 The local default is a SQLite store at ``.alphadag/mlflow.db`` with artifacts under
 ``.alphadag/mlartifacts`` (no server, no network; MLflow telemetry is off); production points
-``tracking_uri`` at a tracking server. Logging, registering and promoting are the pure helpers in
-:mod:`alphadag.models.registry`; this resource only carries the configuration. Credentials for a
+``tracking_uri`` at a tracking server. :meth:`MlflowResource.registry` gives the
+:class:`~alphadag.models.registry.ModelRegistry` every caller registers, gates and loads through;
+this resource only carries the configuration. Credentials for a
 remote server come from MLflow's own environment variables, never from this config, tags or params.
 """
 
@@ -19,7 +20,7 @@ from pydantic import Field
 if TYPE_CHECKING:  # mlflow takes seconds to import: loading the code location must not pay it
     from mlflow.tracking import MlflowClient
 
-    from alphadag.models.registry import RegisteredVersion
+    from alphadag.models.registry import ModelRegistry, RegisteredVersion
 
 DEFAULT_UI_BASE = "http://127.0.0.1:5000"
 
@@ -60,6 +61,20 @@ class MlflowResource(dg.ConfigurableResource):
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.resolved_registry_uri)
+
+    def registry(self) -> ModelRegistry:
+        """The :class:`~alphadag.models.registry.ModelRegistry` of ``model_name`` in these stores
+        (register, gate, aliases, history and the one cached ``load``)."""
+        from alphadag.models.registry import ModelRegistry
+
+        return ModelRegistry(
+            self.model_name,
+            tracking_uri=self.tracking_uri,
+            registry_uri=self.resolved_registry_uri,
+            experiment=self.experiment,
+            artifact_location=self._resolved_artifact_location(),
+            client=self.client(),
+        )
 
     def ensure_experiment(self) -> str:
         """The experiment id, creating the experiment under ``artifact_location`` if missing."""
