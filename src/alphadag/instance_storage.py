@@ -35,7 +35,10 @@ loads the instance: run workers, the daemon, the webserver and ``alphadag`` comm
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -301,11 +304,12 @@ class SqliteBatchEventLogStorage(_BatchIndexWriter, SqliteEventLogStorage):
           module: alphadag.instance_storage
           class: SqliteBatchEventLogStorage
           config:
-            base_dir: {env: DAGSTER_HOME}
             event_batch_size: 10000
 
-    base_dir is the instance directory; event logs live in <base_dir>/history/runs as with
-    Dagster's default storage, so an existing instance keeps its history. event_batch_size sets
+    base_dir (optional) is the instance directory, by default $DAGSTER_HOME; without either (Dagster's
+    CLI on a temporary instance) a temporary directory removed at exit. Event logs live in
+    <base_dir>/history/runs as with Dagster's default storage, so an existing instance keeps its
+    history. event_batch_size sets
     DAGSTER_EVENT_BATCH_SIZE for the processes that load the instance (0 turns batching off).
     """
 
@@ -323,7 +327,11 @@ class SqliteBatchEventLogStorage(_BatchIndexWriter, SqliteEventLogStorage):
     @classmethod
     def config_type(cls):
         return {
-            "base_dir": StringSource,
+            "base_dir": Field(
+                StringSource,
+                is_required=False,
+                description="The instance directory (default: $DAGSTER_HOME).",
+            ),
             "event_batch_size": Field(
                 IntSource,
                 is_required=False,
@@ -334,7 +342,13 @@ class SqliteBatchEventLogStorage(_BatchIndexWriter, SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):  # ty: ignore[invalid-method-override]
-        home = os.path.abspath(config_value["base_dir"])
+        home = config_value.get("base_dir") or os.environ.get("DAGSTER_HOME")
+        if not home:
+            # no DAGSTER_HOME: Dagster's CLI (dg dev, dg check defs) runs on a temporary instance
+            # in the working directory; give the event log one too, removed at exit
+            home = tempfile.mkdtemp(prefix=".tmp_dagster_home_", dir=os.getcwd())
+            atexit.register(shutil.rmtree, home, ignore_errors=True)
+        home = os.path.abspath(home)
         return cls(
             base_dir=os.path.join(home, "history", "runs"),
             inst_data=inst_data,

@@ -50,15 +50,15 @@ def make_home(root: Path) -> Path:
 
 
 def install_instance_yaml(home: Path, source: Path = REPO / "dagster.yaml") -> None:
-    """Copy an instance config into ``home``, with every ``base_dir: {env: DAGSTER_HOME}`` set to
-    ``home`` itself, so an in-process ``DagsterInstance.from_config(home)`` writes there whatever
-    DAGSTER_HOME the test process has (``make test`` exports the repo's own)."""
+    """Copy an instance config into ``home``, with the SQLite event log's ``base_dir`` (default
+    $DAGSTER_HOME) set to ``home`` itself, so an in-process ``DagsterInstance.from_config(home)``
+    writes there whatever DAGSTER_HOME the test process has (``make test`` exports the repo's)."""
     import yaml
 
     config = yaml.safe_load(source.read_text())
     for section in config.values():
         cfg = section.get("config") if isinstance(section, dict) else None
-        if isinstance(cfg, dict) and cfg.get("base_dir") == {"env": "DAGSTER_HOME"}:
+        if isinstance(cfg, dict) and section.get("class") == "SqliteBatchEventLogStorage":
             cfg["base_dir"] = str(home)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 

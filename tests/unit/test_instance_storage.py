@@ -250,6 +250,20 @@ def test_event_batch_size_comes_from_the_instance_config(tmp_path):
         assert inst.event_log_storage.event_batch_size == 9
 
 
+def test_base_dir_defaults_to_dagster_home_then_to_a_temporary_directory(tmp_path, monkeypatch):
+    from alphadag.instance_storage import SqliteBatchEventLogStorage
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    storage = SqliteBatchEventLogStorage.from_config_value(None, {"event_batch_size": 5})
+    assert storage._base_dir == str(tmp_path / "home" / "history" / "runs")
+    # Dagster's CLI without DAGSTER_HOME (dg dev, dg check defs) uses a temporary instance
+    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.chdir(tmp_path)
+    storage = SqliteBatchEventLogStorage.from_config_value(None, {"event_batch_size": 5})
+    assert Path(storage._base_dir).parent.parent.name.startswith(".tmp_dagster_home_")
+    assert Path(storage._base_dir).is_dir()
+
+
 def test_the_repo_dagster_yaml_uses_the_batched_storage(tmp_path):
     import yaml
 

@@ -87,12 +87,12 @@ def make_home(root: Path, *, postgres: bool = False, overrides: Mapping[str, Any
     home.mkdir(parents=True)
     source = REPO / ("deploy/postgres/dagster.yaml" if postgres else "dagster.yaml")
     config = _merge(yaml.safe_load(source.read_text()), dict(overrides or {}))
-    # ``base_dir: {env: DAGSTER_HOME}`` (the SQLite event log) is this home, whatever DAGSTER_HOME
+    # the SQLite event log's ``base_dir`` (default $DAGSTER_HOME) is this home, whatever DAGSTER_HOME
     # the test process has: its in-process instance must read what the daemon's runs wrote
     # (``make test`` exports the repo's own DAGSTER_HOME; a bare ``pytest`` may have none)
     for section in config.values():
         cfg = section.get("config") if isinstance(section, dict) else None
-        if isinstance(cfg, dict) and cfg.get("base_dir") == {"env": "DAGSTER_HOME"}:
+        if isinstance(cfg, dict) and section.get("class") == "SqliteBatchEventLogStorage":
             cfg["base_dir"] = str(home)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return home
