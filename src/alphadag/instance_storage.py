@@ -83,6 +83,15 @@ _RUN_STATUS_EVENTS = {
 }
 
 
+def _batch_size_field() -> Field:
+    return Field(
+        IntSource,
+        is_required=False,
+        default_value=DEFAULT_EVENT_BATCH_SIZE,
+        description="Events written per batch (DAGSTER_EVENT_BATCH_SIZE); 0 disables.",
+    )
+
+
 def apply_event_batch_size(batch_size: int) -> int:
     """Set ``DAGSTER_EVENT_BATCH_SIZE`` for this process unless the environment already has it.
 
@@ -332,12 +341,7 @@ class SqliteBatchEventLogStorage(_BatchIndexWriter, SqliteEventLogStorage):
                 is_required=False,
                 description="The instance directory (default: $DAGSTER_HOME).",
             ),
-            "event_batch_size": Field(
-                IntSource,
-                is_required=False,
-                default_value=DEFAULT_EVENT_BATCH_SIZE,
-                description="Events written per batch (DAGSTER_EVENT_BATCH_SIZE); 0 disables.",
-            ),
+            "event_batch_size": _batch_size_field(),
         }
 
     @classmethod
@@ -449,12 +453,7 @@ if PostgresEventLogStorage is not None:
         def config_type(cls):
             return {
                 **pg_config(),
-                "event_batch_size": Field(
-                    IntSource,
-                    is_required=False,
-                    default_value=DEFAULT_EVENT_BATCH_SIZE,
-                    description="Events written per batch (DAGSTER_EVENT_BATCH_SIZE); 0 disables.",
-                ),
+                "event_batch_size": _batch_size_field(),
             }
 
         @classmethod
