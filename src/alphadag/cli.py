@@ -691,66 +691,30 @@ def _print_backtest(meta: dict) -> None:
     print(f"   report: {meta['report_html']}")
 
 
-def oos_ic_table(oos_path: str) -> list[dict]:
-    """Out-of-sample rank IC of the model and each baseline in ``oos_predictions``, per period.
-
-    Periods: the dates before the final test segment (what the promotion gate compares) and the
-    test segment (reported, never used to choose). Each row: who, period, dates, mean rank IC,
-    Newey-West t (lag = the label horizon) and the 95% block-bootstrap interval of the mean.
-    """
-    import polars as pl
-
-    from alphadag.models.ic import daily_ic, ic_figures
-
-    oos = pl.read_parquet(oos_path)
-    if oos.height == 0:
-        return []
-    horizon = int(oos["horizon"][0])
-    who = ["y_pred", *sorted(c for c in oos.columns if c.startswith("baseline_"))]
-    rows = []
-    for period, frame in (
-        ("before test", oos.filter(pl.col("segment") != "test")),
-        ("test", oos.filter(pl.col("segment") == "test")),
-    ):
-        if frame.height == 0:
-            continue
-        for column in who:
-            figures = ic_figures(daily_ic(frame, y_pred=column), horizon)
-            rows.append(
-                {
-                    "who": "model" if column == "y_pred" else column,
-                    "period": period,
-                    "dates": int(figures["n_ic_dates"]),
-                    "rank_ic": figures["rank_ic_mean"],
-                    "hac_t": figures["rank_ic_hac_t"],
-                    "ci_lo": figures["rank_ic_ci_lo"],
-                    "ci_hi": figures["rank_ic_ci_hi"],
-                }
-            )
-    return rows
+def _num(value, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
 
 
 def _print_training(meta: dict) -> None:
-    from alphadag import settings
-
     print(
         f"\n== train_job: run {meta['run_id']}  success={meta['success']}  wall={meta['seconds']}s"
     )
     if not meta["success"]:
         return
     print(f"   registered {meta['model_uri']} ({meta.get('n_models_tried', '?')} models tried)")
-    oos_path = os.path.join(settings.data_root(), "oos_predictions", "oos_predictions.parquet")
-    if os.path.exists(oos_path):
+    table = meta.get("oos_rank_ic") or []
+    if table:
         h = meta.get("horizon", "h")
         print(
-            f"   out-of-sample rank IC (walk-forward: each date scored by a fit trained before it; "
-            f"Newey-West t with lag {h}, 95% block-bootstrap interval):"
+            f"   out-of-sample rank IC (oos_predictions: each date scored by a fit trained before "
+            f"it; Newey-West t with lag {h}, 95% block-bootstrap interval):"
         )
-        for r in oos_ic_table(oos_path):
+        for r in table:
+            period = "before test" if r["period"] == "pre_test" else r["period"]
             print(
-                f"     {r['who']:<18} {r['period']:<12} {r['dates']:>5} dates  "
-                f"rank IC {r['rank_ic']:+.4f}  t {r['hac_t']:+5.2f}  "
-                f"[{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
+                f"     {r['who']:<18} {period:<12} {r['dates']:>5} dates  "
+                f"rank IC {_num(r['rank_ic'], '+.4f')}  t {_num(r['hac_t'], '+5.2f')}  "
+                f"[{_num(r['ci_lo'], '+.4f')}, {_num(r['ci_hi'], '+.4f')}]"
             )
     gate = meta.get("gate") or []
     if gate:

@@ -164,6 +164,16 @@ def test_null_market_the_gate_refuses_and_the_baseline_keeps_serving(run_job, nu
     assert run.params["gate/decision"] == "refused"
     assert run.tags["alphadag.n_models_tried"] == "1"
     assert meta["gate_before"] == meta["segments"]["test_start"]
+    # the evaluation figures read the same oos_predictions series: model and baselines, before
+    # and in the test segment, each with its Newey-West t and interval; the pre-test model mean is
+    # the challenger's side of the gate
+    table = {(r["who"], r["period"]): r for r in meta["oos_rank_ic"]}
+    assert {w for w, _ in table} == {"model", "baseline_momentum", "baseline_reversal"}
+    assert {p for _, p in table} == {"pre_test", "test"}
+    pre = table[("model", "pre_test")]
+    assert pre["rank_ic"] == pytest.approx(gate["baseline_momentum"]["challenger_rank_ic"])
+    assert pre["ci_lo"] <= pre["rank_ic"] <= pre["ci_hi"]
+    assert run.metrics["oos/model/pre_test/rank_ic_mean"] == pytest.approx(pre["rank_ic"])
     # serving: no champion alias, so the momentum baseline scores the last session
     last = sessions(*RANGE)[-1].isoformat()
     served = run_job("serving_job", null_root, last, resources={"mlflow": store})

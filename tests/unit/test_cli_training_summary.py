@@ -1,14 +1,16 @@
-"""The demo's out-of-sample table (alphadag.cli.oos_ic_table) on a hand-made walk-forward series."""
+"""The out-of-sample table (alphadag.models.oos.oos_ic_table) on a hand-made walk-forward series,
+and what the demo prints from it."""
 
 import datetime as dt
 
 import numpy as np
 import polars as pl
 
-from alphadag.cli import CAVEATS, oos_ic_table
+from alphadag.cli import CAVEATS, _print_training
+from alphadag.models.oos import oos_ic_metrics, oos_ic_table
 
 
-def _series(tmp_path) -> str:
+def _series() -> pl.DataFrame:
     rng = np.random.default_rng(7)
     rows = []
     for i in range(60):
@@ -26,22 +28,20 @@ def _series(tmp_path) -> str:
                     "baseline_momentum": -y[j],  # perfectly wrong: rank IC -1
                 }
             )
-    path = tmp_path / "oos.parquet"
-    pl.DataFrame(rows).write_parquet(path)
-    return str(path)
+    return pl.DataFrame(rows)
 
 
 def test_oos_table_reports_each_model_per_period_with_its_uncertainty(tmp_path):
-    table = {(r["who"], r["period"]): r for r in oos_ic_table(_series(tmp_path))}
+    table = {(r["who"], r["period"]): r for r in oos_ic_table(_series())}
     assert set(table) == {
-        ("model", "before test"),
-        ("baseline_momentum", "before test"),
+        ("model", "pre_test"),
+        ("baseline_momentum", "pre_test"),
         ("model", "test"),
         ("baseline_momentum", "test"),
     }
-    assert table[("model", "before test")]["dates"] == 40
+    assert table[("model", "pre_test")]["dates"] == 40
     assert table[("model", "test")]["dates"] == 20
-    for period in ("before test", "test"):
+    for period in ("pre_test", "test"):
         model, base = table[("model", period)], table[("baseline_momentum", period)]
         assert abs(model["rank_ic"] - 1.0) < 1e-12
         assert abs(base["rank_ic"] + 1.0) < 1e-12
@@ -51,3 +51,32 @@ def test_oos_table_reports_each_model_per_period_with_its_uncertainty(tmp_path):
 def test_the_demo_states_what_the_sample_cannot_show():
     assert "survivorship" in CAVEATS
     assert "price index" in CAVEATS
+
+
+def test_oos_metrics_are_flat_and_the_demo_prints_the_table(capsys):
+    table = oos_ic_table(_series())
+    metrics = oos_ic_metrics(table)
+    assert metrics["oos/model/pre_test/rank_ic_mean"] == table[0]["rank_ic"]
+    assert all(k.startswith("oos/") for k in metrics)
+    meta = {
+        "run_id": "r",
+        "success": True,
+        "seconds": 1.0,
+        "model_uri": "models:/m/1",
+        "n_models_tried": 1,
+        "horizon": 5,
+        "oos_rank_ic": table,
+        "gate": [{"rival": "baseline_momentum", "gain": 2.0, "se": 0.1, "t": 20.0, "n_dates": 40}],
+        "decision": "promoted",
+        "reason": "promoted: beats every rival",
+        "champion_version": 2,
+        "champion_trained_through": "2021-03-04",
+        "last_labelled_session": "2021-03-04",
+        "test_rank_ic_mean": 0.5,
+    }
+    _print_training(meta)
+    out = capsys.readouterr().out
+    assert "model              before test     40 dates  rank IC +1.0000" in out
+    assert "vs baseline_momentum  gain +2.0000" in out
+    assert "decision: promoted: beats every rival" in out
+    assert "champion: 2; trained through 2021-03-04 (last labelled session 2021-03-04)" in out

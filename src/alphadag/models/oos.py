@@ -274,3 +274,61 @@ def experiment_key(spec: ModelSpec, feature_columns: Sequence[str], settings: Wa
         sort_keys=True,
         default=str,
     )
+
+
+OOS_PERIODS = ("pre_test", "test")
+"""Periods of :func:`oos_ic_table`: before the final test segment (what the gate compares) and the
+test segment (reported, never used to choose)."""
+
+
+def oos_ic_table(oos: pl.DataFrame) -> list[dict[str, Any]]:
+    """Out-of-sample rank IC of the model (``y_pred``) and each ``baseline_*`` column, per period.
+
+    Each row: ``who`` (model or the baseline's column), ``period`` (:data:`OOS_PERIODS`), ``dates``
+    with a defined rank IC, the mean rank IC, its Newey-West t (lag = the series' horizon) and the
+    95% block-bootstrap interval of the mean (:mod:`alphadag.models.ic`).
+    """
+    from alphadag.models.ic import daily_ic, ic_figures
+
+    if oos.height == 0:
+        return []
+    horizon = int(oos["horizon"][0])
+    who = ["y_pred", *sorted(c for c in oos.columns if c.startswith("baseline_"))]
+    rows: list[dict[str, Any]] = []
+    for period, frame in zip(
+        OOS_PERIODS,
+        (oos.filter(pl.col("segment") != "test"), oos.filter(pl.col("segment") == "test")),
+        strict=True,
+    ):
+        if frame.height == 0:
+            continue
+        for column in who:
+            figures = ic_figures(daily_ic(frame, y_pred=column), horizon)
+            rows.append(
+                {
+                    "who": "model" if column == "y_pred" else column,
+                    "period": period,
+                    "dates": int(figures["n_ic_dates"]),
+                    "rank_ic": float(figures["rank_ic_mean"]),
+                    "hac_t": float(figures["rank_ic_hac_t"]),
+                    "ci_lo": float(figures["rank_ic_ci_lo"]),
+                    "ci_hi": float(figures["rank_ic_ci_hi"]),
+                }
+            )
+    return rows
+
+
+def oos_ic_metrics(table: list[dict[str, Any]]) -> dict[str, float]:
+    """:func:`oos_ic_table` as flat, finite MLflow metrics ``oos/<who>/<period>/rank_ic_<stat>``."""
+    out = {}
+    for r in table:
+        for stat, key in (
+            ("mean", "rank_ic"),
+            ("hac_t", "hac_t"),
+            ("ci_lo", "ci_lo"),
+            ("ci_hi", "ci_hi"),
+        ):
+            value = r[key]
+            if np.isfinite(value):
+                out[f"oos/{r['who']}/{r['period']}/rank_ic_{stat}"] = float(value)
+    return out

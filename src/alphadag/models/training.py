@@ -298,6 +298,7 @@ class TrainOutcome:
     trained_through: str
     last_labelled_session: str
     rows_per_segment: dict[str, int]
+    oos_rank_ic: tuple[dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -317,6 +318,13 @@ class TrainOutcome:
             "champion_refreshed": self.refreshed,
             "gate": [c.to_dict() for c in self.decision.comparisons],
             "gate_before": self.decision.before.isoformat(),
+            "oos_rank_ic": [
+                {
+                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in r.items()
+                }
+                for r in self.oos_rank_ic
+            ],
             "n_models_tried": self.n_models_tried,
             "champion_version": refit.version if refit else (champion or ""),
             "previous_champion_version": champion if refit and champion is not None else "",
@@ -369,7 +377,7 @@ def train_and_register(
     import datetime as dt
 
     from alphadag.models.gate import flat_numbers, gate
-    from alphadag.models.oos import BASELINE_COLUMNS
+    from alphadag.models.oos import BASELINE_COLUMNS, oos_ic_metrics, oos_ic_table
 
     now = now or dt.datetime.now(dt.UTC)
     trained = train(training, spec, cv_folds=cv_folds)
@@ -388,7 +396,12 @@ def train_and_register(
     )
     reason = decision.reason + (f" ({champion_note})" if champion_note else "")
     tried = registry.count_trials() + 1
-    gate_numbers = {**flat_numbers(decision), "gate/n_models_tried": float(tried)}
+    oos_table = oos_ic_table(oos)
+    gate_numbers = {
+        **flat_numbers(decision),
+        "gate/n_models_tried": float(tried),
+        **oos_ic_metrics(oos_table),
+    }
     spec_params = _spec_params(spec, config_params, trained.horizon, trained.data_version)
     challenger = _register_challenger(
         registry, trained, training, spec_params, gate_numbers, reason, run_tags, now
@@ -448,6 +461,7 @@ def train_and_register(
         trained_through=train_through(training),
         last_labelled_session=refit_through(training),
         rows_per_segment=dict(training.group_by("segment").len().sort("segment").rows()),
+        oos_rank_ic=tuple(oos_table),
     )
 
 

@@ -192,6 +192,7 @@ def return_model(
         metadata={
             **meta,
             "gate": dg.MetadataValue.json(meta["gate"]),
+            "oos_rank_ic": dg.MetadataValue.json(meta["oos_rank_ic"]),
             "mlflow_run_url": dg.MetadataValue.url(mlflow.ui_url(challenger.run_id)),
             "model_version_url": dg.MetadataValue.url(mlflow.model_version_url(challenger.version)),
         }
