@@ -625,6 +625,16 @@ def _print_serving(summary: dict) -> None:
         f"rank IC {r['rank_ic']:.4f}  hit rate {r['hit_rate']:.3f}  "
         f"interval coverage {r['coverage']:.3f} (nominal {r['nominal_coverage']:.2f})"
     )
+    from alphadag.models.ic import ic_summary
+
+    horizon = int(scores["horizon"][0]) if "horizon" in scores.columns else 1
+    s = ic_summary(scores["rank_ic"].to_numpy(), horizon)
+    served = (
+        f"   served rank IC over those dates: {_num(s.mean, '+.4f')}, Newey-West t "
+        f"{_num(s.hac_t, '+.2f')} (lag {s.hac_maxlags}), 95% interval "
+        f"[{_num(s.ci_lo, '+.4f')}, {_num(s.ci_hi, '+.4f')}] over {s.n_dates} dates"
+    )
+    print(served)
 
 
 def backtest_report(start: str, end: dt.date, **run_opts: Any) -> dict:
@@ -692,7 +702,10 @@ def _print_backtest(meta: dict) -> None:
 
 
 def _num(value, fmt: str) -> str:
-    return "n/a" if value is None else format(value, fmt)
+    """``value`` formatted, or n/a when it is missing or not finite."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return format(value, fmt)
 
 
 def _print_training(meta: dict) -> None:
