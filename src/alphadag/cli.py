@@ -376,15 +376,12 @@ def planned_totals(job: Any, partition_keys: Sequence[str] | None) -> dict[str, 
 
 def step_assets(job: Any) -> dict[str, list[str]]:
     """Per step (node) of ``job``, the selected assets it materializes (none for a check step)."""
-    import dagster as dg
-    from dagster._core.definitions.dependency import NodeHandle
-
     layer = job.asset_layer
-    out: dict[str, list[str]] = {}
-    for node in job.graph.nodes:
-        keys = layer.get_selected_entity_keys_for_node(NodeHandle(node.name, None))
-        out[node.name] = sorted(k.to_user_string() for k in keys if isinstance(k, dg.AssetKey))
-    return out
+    out: dict[str, list[str]] = {node.name: [] for node in job.graph.nodes}
+    for key in layer.selected_asset_keys:
+        node = layer.get(key).assets_def.node_def.name
+        out.setdefault(node, []).append(key.to_user_string())
+    return {node: sorted(keys) for node, keys in out.items()}
 
 
 def range_partition_keys(job: Any, first: str, last: str) -> list[str]:

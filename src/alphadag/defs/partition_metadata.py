@@ -10,9 +10,9 @@ Dagster internals, and why: ``StepExecutionContext.add_asset_metadata`` lists th
 partition range on every call and its accumulator copies every entry added so far, so N calls cost
 O(N^2): at 3,000 sessions about 0.8 s per asset in the accumulator alone (measured here), paid by
 each asset and again by the IO manager. This module validates the keys against the range once and
-adds all partitions in one accumulator update (``StepExecutionContext._metadata_accumulator``,
-``OutputMetadataAccumulator``/``AssetMetadataHandle`` of dagster 1.13), which is what
-``add_asset_metadata`` does per key. A direct invocation of an asset (a test calling the function)
+adds all partitions in one accumulator update (alphadag.instance_storage.add_partitions_metadata,
+where every use of Dagster's private API lives), which is what ``add_asset_metadata`` does per
+key. A direct invocation of an asset (a test calling the function)
 has no step context and keeps no asset metadata: nothing is added there.
 """
 
@@ -22,17 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterInvalidPropertyError
 
-
-def _step_context(context: Any):
-    """The ``StepExecutionContext`` behind an asset, check or output context, or None."""
-    try:
-        if isinstance(context, dg.OutputContext):
-            return context.step_context
-        return context.get_step_execution_context()
-    except (dg.DagsterInvariantViolationError, DagsterInvalidPropertyError):  # direct invocation
-        return None
+from alphadag.instance_storage import add_partitions_metadata, step_context
 
 
 def add_partition_metadata(
@@ -48,14 +39,9 @@ def add_partition_metadata(
     if not by_partition:
         return
     key = dg.AssetKey.from_coercible(asset_key)
-    step = _step_context(context)
+    step = step_context(context)
     if step is None:  # a direct invocation: Dagster keeps no asset metadata there
         return
-
-    from dagster._core.execution.context.metadata_logging import (
-        AssetMetadataHandle,
-        OutputMetadataAccumulator,
-    )
 
     assets_def = step.assets_def
     if assets_def is None or key not in assets_def.keys or assets_def.partitions_def is None:
@@ -69,9 +55,4 @@ def add_partition_metadata(
         raise dg.DagsterInvariantViolationError(
             f"per-partition metadata for {key.to_user_string()}: {stray[:3]} not in the run's range"
         )
-    accumulated = step._metadata_accumulator  # internal: see the module docstring
-    merged = dict(accumulated.per_output_metadata)
-    for partition, metadata in by_partition.items():
-        handle = AssetMetadataHandle(asset_key=key, partition_key=partition)
-        merged[handle] = {**merged.get(handle, {}), **metadata}
-    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
+    add_partitions_metadata(step, key, by_partition)

@@ -5,7 +5,8 @@ row per (check, session). ``AssetCheckResult`` has no partition: Dagster 1.13 ev
 step's partition key, which a range does not have, so a check returned that way records one
 evaluation without a partition, the N planned rows never resolve, and the UI shows the sessions
 as never checked. Dagster 1.13 has no public API for per-partition evaluations inside a ranged run;
-this module is the one place that works around that, with these internals (verified against
+this module works around that with these internals, called through alphadag.instance_storage (the
+one module that imports Dagster's private API) (verified against
 ``dagster/_core/execution/plan/execute_step.py`` and ``dagster/_core/events/__init__.py``):
 
 - An op may yield ``AssetCheckEvaluation`` objects (with ``partition=``) directly; the step turns
@@ -37,15 +38,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
-from dagster._core.errors import DagsterInvalidPropertyError
-from dagster._core.events import (
-    DagsterEvent,
-    DagsterEventBatchMetadata,
-    DagsterEventType,
-    generate_event_batch_id,
+
+from alphadag.instance_storage import (
+    latest_materializations,
+    log_evaluations_as_batch,
+    step_context,
 )
 
 MAX_TABLE_ROWS = 20
@@ -68,32 +65,6 @@ def _outcome(value: SessionOutcome | tuple[bool, Mapping[str, Any]]) -> SessionO
     return SessionOutcome(bool(passed), metadata)
 
 
-def _target_materializations(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, sessions: list[str]
-) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
-    """The latest materialization of each session of ``asset_key``, in two queries."""
-    latest = instance.event_log_storage.get_latest_storage_id_by_partition(
-        asset_key, DagsterEventType.ASSET_MATERIALIZATION, set(sessions)
-    )
-    if not latest:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(latest.values())),
-        limit=len(latest),
-    ).records
-    by_id = {r.storage_id: r for r in records}
-    out = {}
-    for session, storage_id in latest.items():
-        record = by_id.get(storage_id)
-        if record is not None:
-            out[session] = AssetCheckEvaluationTargetMaterializationData(
-                storage_id=storage_id,
-                run_id=record.event_log_entry.run_id,
-                timestamp=record.timestamp,
-            )
-    return out
-
-
 def session_check_results(
     context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
     asset_key: dg.AssetKey | str,
@@ -110,10 +81,7 @@ def session_check_results(
     """
     key = dg.AssetCheckKey(dg.AssetKey.from_coercible(asset_key), check_name)
     results = {s: _outcome(v) for s, v in sorted(outcomes.items())}
-    try:
-        step = context.get_step_execution_context()
-    except (dg.DagsterInvariantViolationError, DagsterInvalidPropertyError):
-        step = None
+    step = step_context(context)
     if step is None:  # a direct invocation: one result for all sessions
         failed = [s for s, r in results.items() if not r.passed]
         first = results[failed[0]] if failed else next(reversed(results.values()))
@@ -133,7 +101,7 @@ def session_check_results(
         step.node_handle
     ).get_spec_for_check_key(key)
     blocking = bool(spec.blocking)
-    targets = _target_materializations(step.instance, key.asset_key, list(results))
+    targets = latest_materializations(step.instance, key.asset_key, list(results))
     evaluations = {
         session: dg.AssetCheckEvaluation(
             asset_key=key.asset_key,
@@ -159,15 +127,13 @@ def session_check_results(
         )
 
     yield dg.Output(None, output_name=output_name)
-    batch_id = generate_event_batch_id()
-    for i, evaluation in enumerate(others):
-        verdict = "passed" if evaluation.passed else "did not pass"
-        yield DagsterEvent.from_step(
-            event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
-            step_context=step,
-            event_specific_data=evaluation,
-            message=f"Asset check '{check_name}' on '{key.asset_key.to_user_string()}' "
-            f"{verdict} for session {evaluation.partition}.",
-            batch_metadata=DagsterEventBatchMetadata(batch_id, i == len(others) - 1),
-        )
+    yield from log_evaluations_as_batch(
+        step,
+        others,
+        [
+            f"Asset check '{check_name}' on '{key.asset_key.to_user_string()}' "
+            f"{'passed' if e.passed else 'did not pass'} for session {e.partition}."
+            for e in others
+        ],
+    )
     yield evaluations[representative]
