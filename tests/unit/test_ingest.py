@@ -100,6 +100,7 @@ def raw_rows(dates: list[dt.date | None], tickers: list[str] | None = None) -> p
             "close": [float(i + 1) for i in range(n)],
             "volume": [None] * n,
             "origin": [f"row{i}" for i in range(n)],
+            "parse_errors": [None] * n,
         },
         schema=RAW_BARS_SCHEMA,
     )

@@ -59,7 +59,8 @@ def test_one_row_per_ticker_and_session_sorted_by_date_then_ticker(clean: pl.Dat
 
 
 def test_clean_bars_are_ohlc_consistent_positive_and_complete(clean: pl.DataFrame) -> None:
-    assert clean.null_count().sum_horizontal().item() == 0
+    assert clean.drop("parse_errors").null_count().sum_horizontal().item() == 0
+    assert clean["parse_errors"].is_null().all()
     values = clean.select("open", "high", "low", "close", "volume")
     assert all(values[c].is_finite().all() for c in values.columns)
     checks = clean.select(

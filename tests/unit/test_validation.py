@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from alphadag.market.calendar import sessions
 from alphadag.market.contracts import check_bars
 from alphadag.market.ingest import attribute_partitions, fetch_partitions
-from alphadag.market.schema import BARS_SCHEMA, QUARANTINE_SCHEMA, RAW_BARS_SCHEMA
+from alphadag.market.schema import BARS_SCHEMA, QUARANTINE_SCHEMA, RAW_BARS_SCHEMA, conform_raw
 from alphadag.market.sources.synthetic import Fault, SyntheticSource, random_faults
 from alphadag.market.validation import (
     REJECT_RULES,
@@ -42,6 +42,7 @@ def row(
     volume: float | None = 1000.0,
     origin: str | None = ORIGIN,
     partition_date: dt.date | None = None,
+    parse_errors: str | None = None,
 ) -> dict:
     return {
         "ticker": ticker,
@@ -52,6 +53,7 @@ def row(
         "close": close,
         "volume": volume,
         "origin": origin,
+        "parse_errors": parse_errors,
         "partition_date": partition_date if partition_date is not None else date,
     }
 
@@ -86,6 +88,10 @@ def series(closes: list[float | None], ticker: str = "AAA") -> pl.DataFrame:
 RULE_CASES = {
     "ticker_canonical": (row(ticker="AA PL"), "ticker=AA PL"),
     "date_is_session": (row(date=dt.date(2022, 12, 25), partition_date=D), "date=2022-12-25"),
+    "non_numeric": (
+        row(volume=None, parse_errors="volume='12abc' is not a number"),
+        "volume='12abc' is not a number",
+    ),
     "close_present": (row(close=None), "close=null"),
     "price_finite_positive": (row(open=0.0, high=None, low=None), "open=0.0"),
     "high_consistent": (
@@ -162,6 +168,69 @@ def test_non_finite_and_missing_values_are_caught(changes: dict, rule: str) -> N
     res = validate(raw([bad]), partition_dates=[D], history=history())
     assert res.kept.height == 0
     assert res.quarantined["rule"].to_list() == [rule]
+
+
+def vendor_rows(**columns: list[str]) -> pl.DataFrame:
+    """Text rows as a CSV vendor delivers them, conformed and attributed to session ``D``."""
+    n = len(next(iter(columns.values())))
+    text = {"ticker": ["AAA"] * n, "date": [D.isoformat()] * n, **columns}
+    conformed = conform_raw(pl.DataFrame(text), origin=ORIGIN)
+    return conformed.with_columns(partition_date=pl.lit(D))
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "others"),
+    [
+        ("volume", "12abc", {"close": "100.5"}),
+        ("open", "ten", {"close": "100.5"}),
+        ("close", "abc", {}),
+    ],
+)
+def test_text_in_a_value_column_is_quarantined_with_the_vendors_text(
+    column: str, text: str, others: dict[str, str]
+) -> None:
+    res = validate(vendor_rows(**{column: [text], **others}), partition_dates=[D])
+    assert res.kept.height == 0
+    q = res.quarantined.row(0, named=True)
+    assert q["rule"] == "non_numeric"
+    assert q["value"] == f"{column}='{text}' is not a number"
+    assert q["reason"] == (
+        f"{ORIGIN}: ticker AAA date 2022-12-27 broke rule non_numeric "
+        f"({column}='{text}' is not a number)"
+    )
+    assert q["parse_errors"] == f"{column}='{text}' is not a number"
+
+
+def test_text_in_close_also_fails_close_present_but_reports_the_text_first() -> None:
+    res = validate(vendor_rows(close=["abc"]), partition_dates=[D])
+    assert res.quarantined["failed_rules"].to_list() == [["non_numeric", "close_present"]]
+
+
+def test_every_unparsed_value_of_a_row_is_named() -> None:
+    res = validate(vendor_rows(open=["ten"], close=["1"], volume=["12abc"]), partition_dates=[D])
+    assert res.quarantined["value"].to_list() == [
+        "open='ten' is not a number; volume='12abc' is not a number"
+    ]
+
+
+def test_numbers_blanks_and_null_markers_in_text_columns_are_kept() -> None:
+    res = validate(
+        vendor_rows(
+            open=[" 100 ", "N/A", ""],
+            close=["100.5", "100.5", "100.5"],
+            volume=["1e3", "-", "null"],
+        ),
+        partition_dates=[D],
+    )
+    assert res.quarantined["rule"].to_list() == ["unique_ticker_date"] * 2  # same ticker and date
+    assert res.kept.select("open", "volume").rows() == [(100.0, 1000.0)]
+
+
+def test_raw_bars_stored_before_parse_errors_existed_still_validate() -> None:
+    legacy = raw([row(), row("BBB", close=None)]).drop("parse_errors")
+    res = validate(legacy, partition_dates=[D], history=history().drop("parse_errors"))
+    assert res.kept["ticker"].to_list() == ["AAA"]
+    assert res.quarantined.select("rule", "parse_errors").rows() == [("close_present", None)]
 
 
 def test_reason_survives_null_origin_and_ticker() -> None:
@@ -428,9 +497,11 @@ def _faulty(seed: int, n: int, days: list[dt.date]) -> tuple[SyntheticSource, tu
 
 
 def _as_raw(kept: pl.DataFrame) -> pl.DataFrame:
-    return kept.with_columns(origin=pl.lit("revalidated"), partition_date=pl.col("date")).select(
-        list(RAW_SCHEMA)
-    )
+    return kept.with_columns(
+        origin=pl.lit("revalidated"),
+        parse_errors=pl.lit(None, pl.String),
+        partition_date=pl.col("date"),
+    ).select(list(RAW_SCHEMA))
 
 
 @settings(max_examples=60, deadline=None)

@@ -68,7 +68,7 @@ def csv_oracle(name: str) -> list[tuple]:
             }
             values = [float(cells[FIELDS[v]]) if cells.get(FIELDS[v]) else None for v in VALUES]
             if any(v is not None for v in values):
-                rows.append((ticker, dt.date.fromisoformat(line[0]), *values, "yfinance"))
+                rows.append((ticker, dt.date.fromisoformat(line[0]), *values, "yfinance", None))
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
@@ -138,7 +138,8 @@ def test_multi_ticker_frame_becomes_raw_bars() -> None:
     for ticker in ("AAPL", "BRK-B", "^GSPC"):
         assert out.filter(pl.col("ticker") == ticker)["date"].to_list() == SESSIONS
     assert out.select(pl.col(VALUES).is_nan().any()).row(0) == (False,) * 5
-    assert out.null_count().row(0) == (0,) * 8
+    assert out.drop("parse_errors").null_count().row(0) == (0,) * 8
+    assert out["parse_errors"].is_null().all()
     assert out["origin"].unique().to_list() == ["yfinance"]
 
 

@@ -11,6 +11,8 @@ Rules, in the order they are reported:
 ==========================  ===========================================================================
 ``ticker_canonical``        the ticker canonicalises (:func:`alphadag.market.tickers.canonical_ticker`)
 ``date_is_session``         the row's date is the session of the partition it was delivered in
+``non_numeric``             every value column delivered a number (``parse_errors`` is null); the
+                            value is the vendor's text, e.g. ``volume='12abc' is not a number``
 ``close_present``           close is not null (every source delivers close)
 ``price_finite_positive``   open, high, low, close finite and > 0 where present
 ``high_consistent``         high >= max(open, close) where present
@@ -112,6 +114,12 @@ REJECT_RULES: tuple[Rule, ...] = (
         lambda: _fmt("date"),
     ),
     Rule(
+        "non_numeric",
+        "open, high, low, close and volume must be numbers or empty, not text",
+        lambda b: pl.col("parse_errors").is_not_null(),
+        lambda: pl.col("parse_errors"),
+    ),
+    Rule(
         "close_present",
         "close must be present",
         lambda b: pl.col("close").is_null(),
@@ -157,7 +165,7 @@ REJECT_RULES: tuple[Rule, ...] = (
     ),
 )
 RULE_NAMES = tuple(r.name for r in REJECT_RULES)
-ROW_LOCAL_RULES = RULE_NAMES[:7]
+ROW_LOCAL_RULES = RULE_NAMES[:8]
 """Rules decided by a row alone (everything but duplicates and the move rule)."""
 
 
@@ -185,6 +193,20 @@ def _canonical_map(tickers: pl.Series) -> pl.DataFrame:
     )
 
 
+def _with_parse_errors(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with a null ``parse_errors`` column after ``origin`` if it has none.
+
+    ``raw_bars`` partitions written before the column existed hold none; they read as "every value
+    parsed", which is what their (already cast) values say.
+    """
+    if "parse_errors" in frame.columns:
+        return frame
+    columns = [*frame.columns]
+    at = columns.index("origin") + 1 if "origin" in columns else len(columns)
+    columns.insert(at, "parse_errors")
+    return frame.with_columns(parse_errors=pl.lit(None, pl.String)).select(columns)
+
+
 def validate(
     raw: pl.DataFrame,
     *,
@@ -198,7 +220,8 @@ def validate(
     ----------
     raw:
         ``raw_bars`` rows (:data:`RAW_BARS_SCHEMA` plus ``partition_date``) for the partitions
-        being validated.
+        being validated; a frame without ``parse_errors`` (partitions stored before it existed)
+        is read as having none.
     partition_dates:
         The sessions whose partitions ``raw`` holds; a row whose ``partition_date`` is not one of
         them is a caller error.
@@ -217,6 +240,7 @@ def validate(
     >>> res.kept["ticker"].to_list(), res.quarantined["rule"].to_list()
     (['AAPL'], ['high_consistent'])
     """
+    raw = _with_parse_errors(raw)
     expected = {**RAW_BARS_SCHEMA, "partition_date": pl.Date()}
     if dict(raw.schema) != expected:
         raise ValueError(f"raw bars must have schema {expected}, got {dict(raw.schema)}")
@@ -228,7 +252,7 @@ def validate(
         )
     n_in = raw.height
     hist = (
-        history.filter(pl.col("partition_date") < min(partition_dates))
+        _with_parse_errors(history).filter(pl.col("partition_date") < min(partition_dates))
         if history is not None and partition_dates
         else raw.clear()
     )

@@ -447,6 +447,7 @@ class SyntheticSource:
                 "close": closes.T.ravel(),
                 "volume": volumes.T.ravel(),
                 "origin": pl.repeat(self.origin, n * k, dtype=pl.String, eager=True),
+                "parse_errors": pl.repeat(None, n * k, dtype=pl.String, eager=True),
             },
             schema=RAW_BARS_SCHEMA,
         )

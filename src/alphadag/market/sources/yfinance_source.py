@@ -249,7 +249,7 @@ def yfinance_frame_to_raw(
     ...                      index=pd.DatetimeIndex(["2024-01-02"], name="Date"))
     >>> day = dt.date(2024, 1, 2)
     >>> yfinance_frame_to_raw(frame, ["AAPL", "SIVB"], day, day).rows()
-    [('AAPL', datetime.date(2024, 1, 2), None, None, None, 185.5, 82000000.0, 'yfinance')]
+    [('AAPL', datetime.date(2024, 1, 2), None, None, None, 185.5, 82000000.0, 'yfinance', None)]
     """
     _check_range(start, end)
     if frame is None or (isinstance(frame, pd.DataFrame) and frame.empty):
