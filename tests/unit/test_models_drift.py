@@ -210,6 +210,7 @@ def test_current_rows_with_dates_are_cut_to_the_reference_window():
     )
     result = drift_test(ref, pl.concat([old, recent]))
     assert result.table["n_current"].to_list() == [200]
+    assert result.sessions == tuple(recent["date"].unique().sort().to_list())
     assert result.table.equals(drift_test(ref, recent).table)
     assert drift_test(ref, old).drifted == ["x"]
 

@@ -38,6 +38,7 @@ Nulls (warm-up) are left out on both sides.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -261,6 +262,8 @@ class DriftTest:
     table: pl.DataFrame
     alpha: float
     min_rows: int
+    sessions: tuple[dt.date, ...] = ()
+    """The sessions tested, oldest first (empty when the current rows have no ``date``)."""
 
     @property
     def drifted(self) -> list[str]:
@@ -341,11 +344,14 @@ def drift_test(
         raise ValueError(f"min_rows must be >= 1, got {min_rows}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if "date" in current.columns and "window_sessions" in reference.columns and reference.height:
-        # the window null is calibrated for windows of this many sessions: test the last one
-        window = int(reference["window_sessions"][0])
-        last = current.get_column("date").unique().sort().tail(window)
-        current = current.filter(pl.col("date").is_in(last.implode()))
+    sessions: tuple[dt.date, ...] = ()
+    if "date" in current.columns:
+        days = current.get_column("date").unique().sort()
+        if "window_sessions" in reference.columns and reference.height:
+            # the window null is calibrated for windows of this many sessions: test the last one
+            days = days.tail(int(reference["window_sessions"][0]))
+            current = current.filter(pl.col("date").is_in(days.implode()))
+        sessions = tuple(days.to_list())
     rows: list[dict] = []
     for feature, group in _features(reference):
         if feature not in current.columns:
@@ -386,4 +392,6 @@ def drift_test(
         .select(list(DRIFT_TABLE_SCHEMA))
         .sort("q_value", "feature", nulls_last=True)
     )
-    return DriftTest(table=table.cast(DRIFT_TABLE_SCHEMA), alpha=alpha, min_rows=min_rows)
+    return DriftTest(
+        table=table.cast(DRIFT_TABLE_SCHEMA), alpha=alpha, min_rows=min_rows, sessions=sessions
+    )
