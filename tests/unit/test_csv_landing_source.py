@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from pathlib import Path
 
@@ -14,13 +15,17 @@ from hypothesis import strategies as st
 from upath import UPath
 
 from alphadag.market.schema import RAW_BARS_SCHEMA
-from alphadag.market.sources.base import BarSource, Coverage
+from alphadag.market.sources.base import BarSource, Coverage, FileIsolatingSource, RejectedFile
 from alphadag.market.sources.csv_landing import (
+    CheckedFile,
     CsvLandingSource,
     LandingFileError,
+    check_file,
     dates_in_file,
     file_fingerprint,
     landing_files,
+    read_quarantine,
+    record_rejected,
 )
 from alphadag.market.sources.synthetic import SyntheticSource
 
@@ -197,6 +202,141 @@ def test_a_broken_file_raises_a_value_error_naming_it(
     assert isinstance(info.value, LandingFileError)
 
 
+GOOD = (
+    "date,open,high,low,close,volume\n2024-01-02,10,11,9,10.5,100\n2024-01-03,11,12,10,11.5,200\n"
+)
+
+
+def _broken_bytes(kind: str, tmp_path: Path) -> bytes:
+    if kind == "truncated_parquet":
+        whole = tmp_path / "whole.parquet"
+        pl.DataFrame({"date": [D1], "close": [1.0]}).write_parquet(whole)
+        data = whole.read_bytes()
+        whole.unlink()
+        return data[: len(data) // 2]
+    return {
+        "empty": b"",
+        "html": b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+        b"<body>upstream error, try again, later</body></html>\n",
+        "cut_mid_line": b"date,open,high,low,close,volume\n2024-01-02,5,6,4,5.5,10\n2024-01-03,5.5,6",
+        "no_close": b"date,open\n2024-01-02,5\n",
+        "bad_date": b"date,close\n2024-01-02,5\n2024-13-45,6\n",
+    }[kind]
+
+
+BROKEN = {
+    "empty": ("BAD.csv", r"BAD\.csv is empty \(0 bytes\)"),
+    "html": ("BAD.csv", r"BAD\.csv is an HTML page"),
+    "cut_mid_line": (
+        "BAD.csv",
+        r"BAD\.csv: data row 2 has 3 field\(s\) but the header has 6.*mid-line",
+    ),
+    "truncated_parquet": ("BAD.parquet", r"cannot parse landing file .*BAD\.parquet"),
+    "no_close": ("BAD.csv", r"BAD\.csv has no close column"),
+    "bad_date": ("BAD.csv", r"BAD\.csv.*does not parse.*row 2: '2024-13-45'"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_read_sets_a_broken_file_aside_and_still_reads_the_good_ones(
+    tmp_path: Path, kind: str
+) -> None:
+    name, match = BROKEN[kind]
+    write(tmp_path / "AAA.csv", GOOD)
+    data = _broken_bytes(kind, tmp_path)
+    (tmp_path / name).write_bytes(data)
+    write(tmp_path / "ZZZ.csv", GOOD)
+    src = CsvLandingSource(directory=tmp_path)
+    assert isinstance(src, FileIsolatingSource)
+    got = src.read(D1, D3)
+    assert got.bars.schema == pl.Schema(RAW_BARS_SCHEMA)
+    assert got.bars.select("ticker", "date", "close", "volume").rows() == [
+        ("AAA", D1, 10.5, 100.0),
+        ("AAA", D2, 11.5, 200.0),
+        ("ZZZ", D1, 10.5, 100.0),
+        ("ZZZ", D2, 11.5, 200.0),
+    ]
+    assert len(got.rejected) == 1
+    rejected = got.rejected[0]
+    assert rejected.path == str(tmp_path / name)
+    assert rejected.fingerprint == hashlib.sha256(data).hexdigest()
+    assert re.search(match, rejected.reason), rejected.reason
+    # the strict fetch refuses instead of dropping the file silently
+    with pytest.raises(LandingFileError, match=r"1 landing file\(s\) cannot be read: .*BAD"):
+        src.fetch(D1, D3)
+    # the sensor's check judges the file the same way
+    checked = check_file(tmp_path / name)
+    assert checked == rejected
+    good = check_file(tmp_path / "AAA.csv")
+    assert good == CheckedFile(
+        str(tmp_path / "AAA.csv"), file_fingerprint(tmp_path / "AAA.csv"), [D1, D2]
+    )
+
+
+def test_every_broken_file_is_named_and_none_hides_another(tmp_path: Path) -> None:
+    write(tmp_path / "A.csv", "")
+    write(tmp_path / "B.csv", GOOD)
+    write(tmp_path / "C.csv", "<html><body>Not Found</body></html>")
+    got = CsvLandingSource(directory=tmp_path).read(D1, D1)
+    assert [Path(r.path).name for r in got.rejected] == ["A.csv", "C.csv"]
+    assert got.bars["ticker"].to_list() == ["B"]
+
+
+def test_a_file_without_a_final_newline_is_fine_when_its_last_row_is_whole(tmp_path: Path) -> None:
+    write(tmp_path / "A.csv", "date,close,volume\n2024-01-02,1,5")
+    got = CsvLandingSource(directory=tmp_path).read(D1, D1)
+    assert got.rejected == ()
+    assert got.bars.select("close", "volume").rows() == [(1.0, 5.0)]
+
+
+def test_a_short_row_in_the_middle_is_rejected_too(tmp_path: Path) -> None:
+    write(tmp_path / "A.csv", "date,close,volume\n2024-01-02,1\n2024-01-03,2,5\n")
+    (rejected,) = CsvLandingSource(directory=tmp_path).read(D1, D3).rejected
+    assert "data row 1 has 2 field(s) but the header has 3: '2024-01-02,1'" in rejected.reason
+    assert "mid-line" not in rejected.reason
+
+
+def test_text_in_value_columns_is_kept_for_validation_not_dropped(tmp_path: Path) -> None:
+    write(tmp_path / "A.csv", "date,open,close,volume\n2024-01-02,ten,abc,12abc\n")
+    out = CsvLandingSource(directory=tmp_path).fetch(D1, D1)
+    assert out.select("open", "close", "volume").row(0) == (None, None, None)
+    assert out["parse_errors"].to_list() == [
+        "open='ten' is not a number; close='abc' is not a number; volume='12abc' is not a number"
+    ]
+
+
+def test_rejected_files_are_recorded_once_with_a_copy_of_their_bytes(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write(landing / "A.csv", GOOD)
+    write(landing / "B.csv", "<html>gateway timeout</html>")
+    src = CsvLandingSource(directory=landing, pattern="**/*.csv")
+    (rejected,) = src.read(D1, D3).rejected
+    assert record_rejected(landing, [rejected]) == [rejected]
+    assert record_rejected(landing, [rejected]) == []  # once per (path, fingerprint)
+    (record,) = read_quarantine(landing)
+    assert record["path"] == str(landing / "B.csv")
+    assert record["fingerprint"] == hashlib.sha256(b"<html>gateway timeout</html>").hexdigest()
+    assert record["reason"] == rejected.reason
+    assert Path(record["copy"]).read_bytes() == b"<html>gateway timeout</html>"
+    # the quarantine copy is never read back as a landing file, even with a recursive pattern
+    assert [p.name for p in src.files()] == ["A.csv", "B.csv"]
+    # the vendor fixes the file but it is still broken differently: a new record
+    write(landing / "B.csv", "date,close\n2024-01-02\n2024-01-03,1,2\n")
+    (again,) = src.read(D1, D3).rejected
+    assert record_rejected(landing, [again]) == [again]
+    assert [r["fingerprint"] for r in read_quarantine(landing)] == [
+        record["fingerprint"],
+        file_fingerprint(landing / "B.csv"),
+    ]
+
+
+def test_a_file_changed_since_it_was_judged_is_recorded_without_a_copy(tmp_path: Path) -> None:
+    write(tmp_path / "B.csv", "")
+    stale = RejectedFile(str(tmp_path / "B.csv"), "landing file B.csv is empty", "0" * 64)
+    record_rejected(tmp_path, [stale])
+    assert read_quarantine(tmp_path)[0]["copy"] is None
+
+
 def test_a_bad_date_outside_the_window_is_still_reported(tmp_path: Path) -> None:
     write(tmp_path / "X.csv", "date,close\n2024-01-02,1\n20240199,2\n")
     with pytest.raises(LandingFileError, match="20240199"):
@@ -256,7 +396,7 @@ def test_dates_in_file_returns_distinct_sorted_dates(tmp_path: Path) -> None:
     f = write(tmp_path / "X.csv", "D,close\n2024-01-04,1\n2024-01-02,1\n2024-01-04,2\n")
     assert dates_in_file(f, {"D": "date"}) == [D1, D3]
     pq = tmp_path / "day.parquet"
-    pl.DataFrame({"date": [D2, D2], "ticker": ["A", "B"]}).write_parquet(pq)
+    pl.DataFrame({"date": [D2, D2], "ticker": ["A", "B"], "close": [1.0, 2.0]}).write_parquet(pq)
     assert dates_in_file(pq) == [D2]
     with pytest.raises(LandingFileError, match=r"X\.csv has no date column"):
         dates_in_file(f)

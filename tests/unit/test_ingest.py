@@ -17,10 +17,12 @@ from alphadag.market.ingest import (
     attribute_partitions,
     fetch_partitions,
     fetch_window,
+    read_partitions,
     split_by_partition,
 )
 from alphadag.market.schema import RAW_BARS_SCHEMA
 from alphadag.market.sources.base import BarSource, Coverage
+from alphadag.market.sources.csv_landing import CsvLandingSource, LandingFileError
 from alphadag.market.sources.sample import SampleSource
 from alphadag.market.sources.synthetic import Fault, SyntheticSource
 from alphadag.market.validation import validate
@@ -185,6 +187,30 @@ def test_fetch_partitions_asks_for_the_window_and_orders_by_partition() -> None:
         ("row4", MON),
     ]
     assert out.schema == pl.Schema(RAW_PARTITION_SCHEMA)
+
+
+def test_read_partitions_ingests_good_landing_files_beside_a_broken_one(tmp_path) -> None:
+    (tmp_path / "AAA.csv").write_text("date,close\n2022-12-09,1\n2022-12-10,2\n2022-12-12,3\n")
+    (tmp_path / "BBB.csv").write_text("date,close\n2022-12-09,1\n2022-12-1")  # cut mid-line
+    source = CsvLandingSource(directory=tmp_path)
+    got = read_partitions(source, [FRI, MON])
+    assert got.raw.schema == pl.Schema(RAW_PARTITION_SCHEMA)
+    assert got.raw.select("ticker", "date", "partition_date").rows() == [
+        ("AAA", FRI, FRI),
+        ("AAA", SAT, MON),
+        ("AAA", MON, MON),
+    ]
+    assert [r.path for r in got.rejected] == [str(tmp_path / "BBB.csv")]
+    assert "BBB.csv" in got.rejected[0].reason
+    with pytest.raises(LandingFileError, match=r"BBB\.csv"):
+        fetch_partitions(source, [FRI, MON])  # the strict path names the file instead
+
+
+def test_read_partitions_of_a_plain_source_rejects_nothing() -> None:
+    source = RecordingSource(raw_rows([MON, FRI]))
+    got = read_partitions(source, [FRI, MON])
+    assert got.rejected == ()
+    assert got.raw.equals(fetch_partitions(RecordingSource(raw_rows([MON, FRI])), [FRI, MON]))
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,21 @@ The fetch window of sessions ``s_1..s_n`` runs from the day after the session be
 ``s_n``, so a vendor row dated on a weekend or holiday inside the window is still delivered: it is
 attributed to the next session (where validation rejects it with ``date_is_session``) instead of
 vanishing. A row with no parseable date goes to the last partition of the window.
+:func:`read_partitions` does the same for a source that isolates its files
+(:class:`~alphadag.market.sources.base.FileIsolatingSource`) and also returns the files it set
+aside, so one broken vendor file never stops the good ones from being ingested.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 
 from alphadag.market.calendar import sessions as calendar_sessions
 from alphadag.market.schema import RAW_BARS_SCHEMA
-from alphadag.market.sources.base import BarSource
+from alphadag.market.sources.base import BarSource, FileIsolatingSource, RejectedFile
 
 RAW_PARTITION_SCHEMA = {**RAW_BARS_SCHEMA, "partition_date": pl.Date()}
 """``raw_bars`` as stored: the source's columns plus the session partition each row belongs to."""
@@ -60,7 +64,38 @@ def attribute_partitions(raw: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame
 def fetch_partitions(source: BarSource, days: list[dt.date]) -> pl.DataFrame:
     """Fetch the raw bars of the session partitions ``days`` (sorted by partition, then as delivered)."""
     start, end = fetch_window(days)
-    raw = source.fetch(start, end)
+    return _attributed(source, source.fetch(start, end), days)
+
+
+@dataclass(frozen=True)
+class FetchedPartitions:
+    """Raw bars of a run of partitions (:data:`RAW_PARTITION_SCHEMA`) and the files set aside."""
+
+    raw: pl.DataFrame
+    rejected: tuple[RejectedFile, ...]
+
+
+def read_partitions(source: BarSource, days: list[dt.date]) -> FetchedPartitions:
+    """Like :func:`fetch_partitions`, but a file-isolating source's broken files are set aside.
+
+    For a :class:`~alphadag.market.sources.base.FileIsolatingSource` (the CSV landing source)
+    the rows of every readable file are returned with the files that could not be read (each
+    with its reason and fingerprint); any other source is fetched as usual, with nothing
+    rejected.
+
+    >>> from alphadag.market.sources.sample import SampleSource
+    >>> got = read_partitions(SampleSource(), [dt.date(2022, 12, 27)])
+    >>> got.raw.height > 0, got.rejected
+    (True, ())
+    """
+    start, end = fetch_window(days)
+    if isinstance(source, FileIsolatingSource):
+        got = source.read(start, end)
+        return FetchedPartitions(_attributed(source, got.bars, days), tuple(got.rejected))
+    return FetchedPartitions(_attributed(source, source.fetch(start, end), days), ())
+
+
+def _attributed(source: BarSource, raw: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
     if dict(raw.schema) != RAW_BARS_SCHEMA:
         raise ValueError(
             f"source {source.name!r} returned schema {dict(raw.schema)}, expected {RAW_BARS_SCHEMA}"

@@ -3,7 +3,9 @@
 A source returns raw bars (:data:`alphadag.market.schema.RAW_BARS_SCHEMA`) for a date range, exactly as
 its vendor delivered them: validation is the ``bars`` asset's job, never the source's. ``coverage``
 tells the pipeline which sessions the source should have data for, so an empty session inside the
-coverage is a failure while one outside it is empty by design.
+coverage is a failure while one outside it is empty by design. A source reading vendor files may also
+implement :class:`FileIsolatingSource`: its ``read`` sets aside each file that cannot be read
+(a :class:`RejectedFile` with the reason) and still returns the rows of the good ones.
 """
 
 from __future__ import annotations
@@ -43,4 +45,35 @@ class BarSource(Protocol):
 
     def coverage(self) -> Coverage:
         """The date range inside which a session with no rows is a failure, not a holiday."""
+        ...
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A whole vendor file a source set aside because it cannot be read as bars.
+
+    ``path``: the file's path or URL; ``reason``: what is wrong, naming the file (e.g. ``landing
+    file /l/AAPL.csv is empty``); ``fingerprint``: SHA-256 of the bytes that were judged, so a
+    corrected file (new fingerprint) is told apart; ``None`` when the bytes could not be read.
+    """
+
+    path: str
+    reason: str
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """What :meth:`FileIsolatingSource.read` returns: the good files' bars and the rejected files."""
+
+    bars: pl.DataFrame
+    rejected: tuple[RejectedFile, ...] = ()
+
+
+@runtime_checkable
+class FileIsolatingSource(BarSource, Protocol):
+    """A source that reads files and isolates each: a broken file never hides the good ones."""
+
+    def read(self, start: dt.date, end: dt.date) -> SourceRead:
+        """Raw bars of every readable file, and the files set aside (with their reasons)."""
         ...
