@@ -74,6 +74,7 @@ SENSOR_NAMES = [
     "champion_change_sensor",
     "freshness_alert_sensor",
     "landing_zone_sensor",
+    "orphaned_run_sensor",
     "run_failure_alert_sensor",
 ]
 BLOCKING_CHECKS = [

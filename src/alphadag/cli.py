@@ -11,13 +11,18 @@ does the same for any range of sessions. While a run executes, both show its pro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
+import json
 import os
+import signal
+import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, Protocol
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -30,13 +35,107 @@ def _default_end() -> dt.date:
     return SAMPLE_COVERAGE.end or dt.date.today()
 
 
-def _session_range(start: dt.date, end: dt.date) -> tuple[str, str]:
-    from alphadag.market.calendar import sessions
+# --- input checks ------------------------------------------------------------------------------
+#
+# Everything a command is given is checked before a run is created: a bad job name or range is one
+# line on stderr and exit status 2, never a traceback and never a failed run in the instance.
 
-    days = sessions(start, end)
-    if not days:
-        raise SystemExit(f"no XNYS sessions between {start} and {end}")
-    return days[0].isoformat(), days[-1].isoformat()
+
+class CliInputError(ValueError):
+    """Input the CLI refuses before any run starts; ``main`` prints it as one line, status 2."""
+
+
+INPUT_ERROR_STATUS = 2
+"""Exit status of refused input (argparse's own usage errors exit 2 too)."""
+
+INTERRUPTED_STATUS = 130
+"""Exit status after SIGINT, SIGTERM or SIGHUP (128 + SIGINT, the shell's convention)."""
+
+_UNPARTITIONED_HINTS = {
+    "train_job": "run `alphadag train` (or drop --start/--end)",
+    "backtest_job": "its period is run config: run `alphadag backtest-report --start .. --end ..`",
+}
+"""How to run an unpartitioned job that was given a range, per job (default: without the range)."""
+
+
+def public_jobs(defs: Any) -> list[str]:
+    """The job names ``--job`` accepts: the jobs the code location defines, without Dagster's
+    internal ``__ASSET_JOB`` ones."""
+    return sorted({job.name for job in defs.jobs or () if not job.name.startswith("__")})
+
+
+def resolve_job(job_name: str) -> Any:
+    """The job ``job_name`` of the code location, resolved; a :class:`CliInputError` that lists
+    the valid names when there is no such job."""
+    from alphadag.definitions import defs as load_defs
+
+    defs = load_defs()
+    names = public_jobs(defs)
+    if job_name not in names:
+        raise CliInputError(f"unknown job {job_name!r}; valid jobs: {', '.join(names)}")
+    return defs.resolve_job_def(job_name)
+
+
+def _partition_bounds(job: Any) -> tuple[str, str, str]:
+    """``(lowest date a range may start at, first key, last key)`` of ``job``'s partitions.
+
+    A daily partitions definition starts at its start date even when that day is excluded (the
+    sessions start at ``ALPHADAG_HISTORY_START``, 2010-01-01, a holiday), so a range may start
+    there; any other kind starts at its first key."""
+    import dagster as dg
+
+    pdef = job.partitions_def
+    keys = pdef.get_partition_keys()
+    if not keys:
+        raise CliInputError(f"{job.name} has no partitions yet")
+    lowest = keys[0]
+    if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+        lowest = min(lowest, pdef.start.date().isoformat())
+    return lowest, keys[0], keys[-1]
+
+
+def _bounds_text(job: Any, first: str, last: str) -> str:
+    from alphadag import settings
+    from alphadag.defs.pipelines.partitions import sessions_partitions
+
+    text = f"{job.name}'s sessions run {first} .. {last}"
+    if job.partitions_def == sessions_partitions:
+        text += f"; ALPHADAG_HISTORY_START (now {settings.history_start()}) sets the first"
+    return text
+
+
+def check_range(job: Any, start: dt.date | None, end: dt.date | None) -> list[str] | None:
+    """The partition keys a run of ``job`` from ``start`` to ``end`` covers, or ``None`` for an
+    unpartitioned job given no range. A range ``job`` cannot run raises :class:`CliInputError`:
+    a range for an unpartitioned job, no range for a partitioned one, ``start`` after ``end``, a
+    range that starts before the first partition (``ALPHADAG_HISTORY_START``) or ends after the
+    last one (today's session), or a range that holds no session (a weekend)."""
+    if job.partitions_def is None:
+        if start is not None or end is not None:
+            hint = _UNPARTITIONED_HINTS.get(job.name, "drop --start/--end")
+            raise CliInputError(
+                f"{job.name} is not partitioned, so a range does not apply to it; {hint}"
+            )
+        return None
+    lowest, first, last = _partition_bounds(job)
+    bounds = _bounds_text(job, first, last)
+    if start is None or end is None:
+        raise CliInputError(f"{job.name} runs over a range: give --start and --end ({bounds})")
+    asked = f"range {start} .. {end}"
+    if start > end:
+        raise CliInputError(f"{asked}: --start is after --end")
+    if start.isoformat() < lowest:
+        raise CliInputError(f"{asked} starts before the first session {first} ({bounds})")
+    if end.isoformat() > last:
+        raise CliInputError(f"{asked} ends after the last session {last} ({bounds})")
+    keys = [
+        k
+        for k in job.partitions_def.get_partition_keys()
+        if start.isoformat() <= k <= end.isoformat()
+    ]
+    if not keys:
+        raise CliInputError(f"{asked} holds no session (weekends and holidays are none)")
+    return keys
 
 
 # --- progress of a run -----------------------------------------------------------------------
@@ -406,6 +505,73 @@ def progress_view(mode: str, stream: IO[str] | None = None) -> ProgressView | No
     return PlainProgressView(stream)
 
 
+def _run_tags(job: Any, defaults: Mapping[str, str], fixed: Mapping[str, str]) -> dict[str, str]:
+    """The tags of a CLI run of ``job``: ``defaults`` for the keys the job does not tag itself
+    (its own tags, e.g. ``alphadag/kind: train``, are kept), then ``fixed`` (range, process)."""
+    own = job.tags or {}
+    return {**{k: v for k, v in defaults.items() if k not in own}, **fixed}
+
+
+IN_PROCESS_TAGS = {"dagster/max_retries": "0"}
+"""Default tags of a run the CLI executes in its own process: the run-retry daemon cannot
+re-execute a run that has no code location origin, so it must not announce a retry."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The CLI was interrupted (SIGINT, SIGTERM, SIGHUP) while ``run_id`` executed."""
+
+    def __init__(self, run_id: str | None, status: str | None) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.status = status
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP act as Ctrl-C (SIGINT) inside the block, in the main thread.
+
+    Each calls the SIGINT handler in force when it arrives: Python's, which raises
+    ``KeyboardInterrupt``, or the one Dagster installs while a run executes, which stops the run
+    at its next step boundary and records it as failed (Dagster maps SIGTERM itself then). The
+    previous handlers are restored at the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    for s in previous:
+        signal.signal(s, forward)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _end_interrupted_run(instance: Any, run_id: str) -> str | None:
+    """After an interrupt: mark run ``run_id`` failed unless it already ended; its status."""
+    from alphadag.defs.pipelines.run_reaper import PID_TAG
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return None
+    if not run.is_finished:
+        instance.report_run_failed(
+            run,
+            f"run {run_id} of {run.job_name} was interrupted: the alphadag CLI "
+            f"(pid {run.tags.get(PID_TAG, os.getpid())}) received a stop signal before it ended",
+        )
+        run = instance.get_run_by_id(run_id)
+    return run.status.value
+
+
 def _execute(
     job: Any,
     *,
@@ -415,8 +581,13 @@ def _execute(
     partition_keys: Sequence[str] | None,
 ) -> Any:
     """``job.execute_in_process`` on the current instance, with a progress display unless
-    ``progress`` is ``off``."""
+    ``progress`` is ``off``. The run is tagged with this process (host, pid: see
+    ``alphadag.defs.pipelines.run_reaper``), so that a run whose process is killed is marked
+    failed; an interrupt (SIGINT, SIGTERM, SIGHUP) ends the run as failed and raises
+    :class:`Interrupted`."""
     import dagster as dg
+
+    from alphadag.defs.pipelines.run_reaper import process_tags
 
     instance = dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())
@@ -433,16 +604,24 @@ def _execute(
         instance.add_event_listener(run_id, tracker.handle)
         tracker.start()
     try:
-        return job.execute_in_process(
-            instance=instance,
-            run_id=run_id,
-            tags=dict(tags) if tags else None,
-            run_config=dict(run_config),
-            raise_on_error=False,
-        )
+        with signals_interrupt():
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                tags={**(tags or {}), **process_tags()},
+                run_config=dict(run_config),
+                raise_on_error=False,
+            )
+    except KeyboardInterrupt as err:
+        raise Interrupted(run_id, _end_interrupted_run(instance, run_id)) from err
     finally:
         if tracker is not None:
             tracker.close()
+    run = instance.get_run_by_id(run_id)
+    if run is not None and run.tags.get("dagster/failure_reason") == "UNEXPECTED_TERMINATION":
+        # Dagster caught the interrupt inside a step and failed the run; the CLI stops here too
+        raise Interrupted(run_id, run.status.value)
+    return result
 
 
 def _run_config(log_level: str, **extra: Any) -> dict:
@@ -450,6 +629,75 @@ def _run_config(log_level: str, **extra: Any) -> dict:
     if log_level not in LOG_LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     return {"loggers": {"console": {"config": {"log_level": log_level}}}, **extra}
+
+
+def _range_tags(keys: Sequence[str] | None) -> dict[str, str]:
+    if keys is None:
+        return {}
+    return {
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+    }
+
+
+def run_job(
+    job_name: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    ops: Mapping | None = None,
+    log_level: str = "WARNING",
+    progress: str = "off",
+) -> dict:
+    """Run ``job_name`` once in this process on the current instance, over the sessions from
+    ``start`` to ``end`` when it is partitioned (one ranged run), else without a range.
+
+    The job and range are checked first (:class:`CliInputError`, no run created). ``tags`` are
+    defaults: a key the job tags itself keeps the job's value. ``ops`` is the run config's
+    ``ops`` section; ``log_level`` the console logger's level; ``progress`` the display while the
+    run executes (``auto``, ``bars``, ``plain`` or ``off``, see :func:`progress_view`).
+
+    Returns a summary: job, run id, success, range (``None`` unpartitioned), seconds, partitions
+    materialized per asset, check outcomes and the materializations' metadata merged (``meta``).
+    """
+    import dagster as dg
+
+    job = resolve_job(job_name)
+    keys = check_range(job, start, end)
+    started = time.monotonic()
+    result = _execute(
+        job,
+        tags=_run_tags(job, {**IN_PROCESS_TAGS, **(tags or {})}, _range_tags(keys)),
+        run_config=_run_config(log_level, **({"ops": dict(ops)} if ops else {})),
+        progress=progress,
+        partition_keys=keys,
+    )
+    checks: dict[str, bool] = {}
+    warnings: set[str] = set()
+    for ev in result.get_asset_check_evaluations():
+        key = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        checks[key] = checks.get(key, True) and ev.passed
+        if ev.severity == dg.AssetCheckSeverity.WARN:
+            warnings.add(key)
+    mats: dict[str, int] = {}
+    meta: dict = {}
+    for ev in result.get_asset_materialization_events():
+        key = ev.asset_key.to_user_string()
+        mats[key] = mats.get(key, 0) + 1
+        if keys is None:
+            meta.update({k: v.value for k, v in ev.materialization.metadata.items()})
+    return {
+        "job": job_name,
+        "run_id": result.run_id,
+        "success": result.success,
+        "range": f"{keys[0]} .. {keys[-1]}" if keys else None,
+        "seconds": round(time.monotonic() - started, 1),
+        "materialized_partitions": mats,
+        "checks": checks,
+        "warn_checks": sorted(warnings),
+        "meta": meta,
+    }
 
 
 def materialize_range(
@@ -460,51 +708,19 @@ def materialize_range(
     log_level: str = "WARNING",
     progress: str = "off",
 ) -> dict:
-    """Run ``job_name`` once over the sessions from ``start`` to ``end`` on the current instance.
+    """Run the partitioned job ``job_name`` once over the sessions from ``start`` to ``end`` on
+    the current instance (tagged ``alphadag/kind: backfill`` unless the job sets that tag).
 
-    ``log_level`` is the console logger's level; ``progress`` the display while the run executes
-    (``auto``, ``bars``, ``plain`` or ``off``, see :func:`progress_view`).
-    Returns a summary: run id, success, seconds, materializations and check outcomes.
+    ``log_level`` and ``progress`` as in :func:`run_job`, whose summary it returns.
     """
-    import dagster as dg
-
-    from alphadag.definitions import defs
-
-    first, last = _session_range(start, end)
-    job = defs().resolve_job_def(job_name)
-    started = time.monotonic()
-    result = _execute(
-        job,
-        tags={
-            "dagster/asset_partition_range_start": first,
-            "dagster/asset_partition_range_end": last,
-            "alphadag/kind": "backfill",
-        },
-        run_config=_run_config(log_level),
+    return run_job(
+        job_name,
+        start,
+        end,
+        tags={"alphadag/kind": "backfill"},
+        log_level=log_level,
         progress=progress,
-        partition_keys=range_partition_keys(job, first, last) if progress != "off" else None,
     )
-    checks: dict[str, bool] = {}
-    warnings: set[str] = set()
-    for ev in result.get_asset_check_evaluations():
-        key = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-        checks[key] = checks.get(key, True) and ev.passed
-        if ev.severity == dg.AssetCheckSeverity.WARN:
-            warnings.add(key)
-    mats: dict[str, int] = {}
-    for ev in result.get_asset_materialization_events():
-        key = ev.asset_key.to_user_string()
-        mats[key] = mats.get(key, 0) + 1
-    return {
-        "job": job_name,
-        "run_id": result.run_id,
-        "success": result.success,
-        "range": f"{first} .. {last}",
-        "seconds": round(time.monotonic() - started, 1),
-        "materialized_partitions": mats,
-        "checks": checks,
-        "warn_checks": sorted(warnings),
-    }
 
 
 def failed_error_checks(summary: dict) -> list[str]:
@@ -523,44 +739,120 @@ def run_unpartitioned(
 ) -> dict:
     """Run an unpartitioned job on the current instance; its materializations' metadata merged.
 
-    ``log_level`` and ``progress`` as in :func:`materialize_range`.
+    ``log_level`` and ``progress`` as in :func:`run_job`.
     Returns ``{"run_id", "success", "seconds", **metadata}``.
     """
-    from alphadag.definitions import defs
-
-    job = defs().resolve_job_def(job_name)
-    started = time.monotonic()
-    result = _execute(
-        job,
-        tags=tags,
-        run_config=_run_config(log_level, **({"ops": ops} if ops else {})),
-        progress=progress,
-        partition_keys=None,
-    )
-    meta: dict = {"run_id": result.run_id, "success": result.success}
-    for ev in result.get_asset_materialization_events():
-        meta.update({k: v.value for k, v in ev.materialization.metadata.items()})
-    meta["seconds"] = round(time.monotonic() - started, 1)
-    return meta
+    summary = run_job(job_name, tags=tags, ops=ops, log_level=log_level, progress=progress)
+    return {
+        "run_id": summary["run_id"],
+        "success": summary["success"],
+        **summary["meta"],
+        "seconds": summary["seconds"],
+    }
 
 
 def train_model(**run_opts: Any) -> dict:
     """Run ``train_job`` (unpartitioned) on the current instance; the ``return_model`` metadata.
 
     ``run_opts``: ``log_level`` and ``progress`` of :func:`run_unpartitioned`."""
-    return run_unpartitioned("train_job", tags={"alphadag/kind": "train"}, **run_opts)
+    return run_unpartitioned("train_job", **run_opts)
 
 
 DEMO_SERVING_SESSIONS = 30
 """The demo scores the sample's last 30 sessions with the champion, then scores the matured ones."""
 
 
-def serve_recent(end: dt.date, n_sessions: int, **run_opts: Any) -> dict:
-    """Run ``serving_job`` (predictions + prediction_scores) over the last ``n_sessions`` to ``end``."""
+def recent_sessions(end: dt.date, n_sessions: int) -> tuple[dt.date, dt.date]:
+    """The first and last of the last ``n_sessions`` XNYS sessions up to ``end``."""
     from alphadag.market.calendar import sessions
 
+    if n_sessions < 1:
+        raise CliInputError(f"--sessions must be at least 1, got {n_sessions}")
     days = sessions(end - dt.timedelta(days=2 * n_sessions + 10), end)[-n_sessions:]
-    return materialize_range("serving_job", days[0], days[-1], **run_opts)
+    if not days:
+        raise CliInputError(f"no session up to {end}")
+    return days[0], days[-1]
+
+
+def serve_recent(end: dt.date, n_sessions: int, **run_opts: Any) -> dict:
+    """Run ``serving_job`` (predictions + prediction_scores) over the last ``n_sessions`` to ``end``."""
+    first, last = recent_sessions(end, n_sessions)
+    return materialize_range("serving_job", first, last, **run_opts)
+
+
+# --- the run queue -----------------------------------------------------------------------------
+
+
+def default_workspace() -> str:
+    """The ``workspace.yaml`` the daemon serves: ``./workspace.yaml`` when there is one, else the
+    checkout's (beside ``src/``)."""
+    from pathlib import Path
+
+    here = Path("workspace.yaml")
+    if here.is_file():
+        return str(here.resolve())
+    return str(Path(__file__).resolve().parents[2] / "workspace.yaml")
+
+
+def submit_to_queue(
+    job_name: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    ops: Mapping | None = None,
+    log_level: str = "WARNING",
+    workspace: str | None = None,
+) -> dict:
+    """Submit a run of ``job_name`` (over ``start``..``end`` when partitioned) to the instance's
+    run queue instead of executing it here: ``dagster job launch`` against the daemon's
+    ``workspace`` creates the run with its code location origin and submits it to the run
+    coordinator (``QueuedRunCoordinator`` in ``dagster.yaml``), so it is ``QUEUED``; the daemon
+    launches it under the queue's limits and its code server fails it if its worker process dies.
+
+    The job and range are checked first, as for :func:`run_job`. Returns
+    ``{"job", "run_id", "status", "range", "tags"}``; a failed submission raises ``RuntimeError``
+    with the output of ``dagster job launch``.
+    """
+    import dagster as dg
+
+    job = resolve_job(job_name)
+    keys = check_range(job, start, end)
+    run_tags = _run_tags(job, tags or {}, _range_tags(keys))
+    run_config = _run_config(log_level, **({"ops": dict(ops)} if ops else {}))
+    workspace = workspace or default_workspace()
+    if not os.path.isfile(workspace):
+        raise CliInputError(f"{workspace}: no such workspace file (give --workspace)")
+    run_id = str(uuid.uuid4())
+    cmd = [
+        *(sys.executable, "-m", "dagster", "job", "launch"),
+        *("-w", workspace, "-j", job_name, "--run-id", run_id),
+        *("--tags", json.dumps(run_tags), "--config-json", json.dumps(run_config)),
+    ]
+    done = subprocess.run(
+        cmd, cwd=os.path.dirname(workspace), capture_output=True, text=True, check=False
+    )
+    run = dg.DagsterInstance.get().get_run_by_id(run_id)
+    if done.returncode != 0 or run is None:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise RuntimeError(f"dagster job launch failed (status {done.returncode}):\n{tail}")
+    return {
+        "job": job_name,
+        "run_id": run_id,
+        "status": run.status.value,
+        "range": f"{keys[0]} .. {keys[-1]}" if keys else None,
+        "tags": dict(run.tags),
+    }
+
+
+def _print_queued(queued: dict) -> None:
+    over = f" over {queued['range']}" if queued["range"] else ""
+    print(f"\n== {queued['job']}{over}: run {queued['run_id']} submitted, {queued['status']}")
+    print(
+        "   the daemon launches it within the queue's limits (dagster.yaml: concurrency); "
+        "`make dev` runs the daemon and the UI"
+    )
+    print(f"   follow it: http://127.0.0.1:3000/runs/{queued['run_id']}")
 
 
 def _print_serving(summary: dict) -> None:
@@ -757,10 +1049,12 @@ def _print_training(meta: dict) -> None:
 
 
 def _print_summary(summary: dict) -> None:
-    print(f"\n== {summary['job']} over {summary['range']}: run {summary['run_id']}")
+    over = f" over {summary['range']}" if summary["range"] else " (unpartitioned)"
+    print(f"\n== {summary['job']}{over}: run {summary['run_id']}")
     print(f"   success={summary['success']}  wall={summary['seconds']}s")
+    unit = "partitions" if summary["range"] else "materialization(s)"
     for key, n in sorted(summary["materialized_partitions"].items()):
-        print(f"   materialized {key:<22} {n:>6} partitions")
+        print(f"   materialized {key:<22} {n:>6} {unit}")
     warn = set(summary.get("warn_checks", ()))
     for key, passed in sorted(summary["checks"].items()):
         outcome = "PASS" if passed else ("WARN" if key in warn else "FAIL")
@@ -807,6 +1101,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     start = args.start or settings.history_start()
     end = args.end or _default_end()
+    check_range(resolve_job("daily_data_job"), start, end)  # refused before anything runs
     print(f"alphadag demo: sample universe, sessions {start} .. {end}")
     print(f"   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}  data={settings.data_root()}")
     t0 = time.monotonic()
@@ -850,10 +1145,66 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    """Run a job over a session range."""
-    summary = materialize_range(args.job, args.start, args.end, **_run_opts(args))
+    """Run a job over a session range (a partitioned job) or once (an unpartitioned one)."""
+    if args.queue:
+        return _queue(args, args.job, args.start, args.end, tags={"alphadag/kind": "backfill"})
+    summary = run_job(
+        args.job, args.start, args.end, tags={"alphadag/kind": "backfill"}, **_run_opts(args)
+    )
     _print_summary(summary)
     return 0 if summary["success"] else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``train_job`` and print what the demo prints for it (OOS table, gate, champion)."""
+    if args.queue:
+        return _queue(args, "train_job")
+    meta = train_model(**_run_opts(args))
+    _print_training(meta)
+    return 0 if meta["success"] else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run ``serving_job`` over a range (default: the last 30 sessions) and print the batch of its
+    last session and the scores of the matured predictions, as the demo does."""
+    end = args.end or _default_end()
+    start = args.start
+    if start is None:
+        start, end = recent_sessions(end, args.sessions)
+    if args.queue:
+        return _queue(args, "serving_job", start, end, tags={"alphadag/kind": "backfill"})
+    summary = materialize_range("serving_job", start, end, **_run_opts(args))
+    _print_summary(summary)
+    _print_serving(summary)
+    ok = summary["success"] and not failed_error_checks(summary)
+    return 0 if ok else 1
+
+
+def cmd_backtest_report(args: argparse.Namespace) -> int:
+    """Run ``backtest_job`` over a period and print its comparison table, as the demo does."""
+    end = args.end or _default_end()
+    if args.start > end:
+        raise CliInputError(f"period {args.start} .. {end}: --start is after --end")
+    ops = {"backtest_report": {"config": {"start": args.start.isoformat(), "end": end.isoformat()}}}
+    if args.queue:
+        return _queue(args, "backtest_job", ops=ops)
+    meta = run_unpartitioned("backtest_job", ops=ops, **_run_opts(args))
+    _print_backtest(meta)
+    return 0 if meta["success"] else 1
+
+
+def _queue(
+    args: argparse.Namespace,
+    job_name: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    **submit: Any,
+) -> int:
+    queued = submit_to_queue(
+        job_name, start, end, log_level=args.log_level, workspace=args.workspace, **submit
+    )
+    _print_queued(queued)
+    return 0
 
 
 def _run_opts(args: argparse.Namespace) -> dict:
@@ -861,7 +1212,7 @@ def _run_opts(args: argparse.Namespace) -> dict:
     return {"log_level": args.log_level, "progress": "off" if args.no_progress else "auto"}
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, *, queue: bool = True) -> None:
     parser.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
@@ -875,6 +1226,30 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="no progress display; by default bars per asset (partitions done / total, elapsed) "
         "are drawn on stderr when it is a terminal, plain lines otherwise",
     )
+    parser.set_defaults(runs_jobs=True)
+    if not queue:
+        return
+    parser.add_argument(
+        "--queue",
+        action="store_true",
+        help="submit the run to the instance's run queue instead of running it here: the daemon "
+        "launches it within the queue's limits (dagster.yaml); prints the run id",
+    )
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        metavar="YAML",
+        help="with --queue: the daemon's workspace file (default: ./workspace.yaml, else the "
+        "checkout's)",
+    )
+
+
+def _date(text: str) -> dt.date:
+    """An ISO date argument (YYYY-MM-DD)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -883,26 +1258,82 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alphadag", description=description)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="materialize the whole graph for the configured history")
-    demo.add_argument("--start", type=dt.date.fromisoformat, default=None)
-    demo.add_argument("--end", type=dt.date.fromisoformat, default=None)
-    _add_run_options(demo)
+    demo.add_argument("--start", type=_date, default=None)
+    demo.add_argument("--end", type=_date, default=None)
+    _add_run_options(demo, queue=False)
     demo.set_defaults(func=cmd_demo)
-    mat = sub.add_parser("materialize", help="run a job over a range of sessions")
+    mat = sub.add_parser(
+        "materialize",
+        help="run a job over a range of sessions (or once, when it is not partitioned)",
+        description="Run a job of the code location: a partitioned one over --start .. --end "
+        "(one ranged run), an unpartitioned one (train_job, backtest_job) without a range.",
+    )
     mat.add_argument("--job", default="ingest_job")
-    mat.add_argument("--start", type=dt.date.fromisoformat, required=True)
-    mat.add_argument("--end", type=dt.date.fromisoformat, required=True)
+    mat.add_argument("--start", type=_date, default=None)
+    mat.add_argument("--end", type=_date, default=None)
     _add_run_options(mat)
     mat.set_defaults(func=cmd_materialize)
+    train = sub.add_parser(
+        "train", help="run train_job; print the out-of-sample table, the gate and the champion"
+    )
+    _add_run_options(train)
+    train.set_defaults(func=cmd_train)
+    serve = sub.add_parser(
+        "serve",
+        help="run serving_job over recent sessions; print the last batch and the matured scores",
+    )
+    serve.add_argument("--start", type=_date, default=None, help="default: --sessions before --end")
+    serve.add_argument("--end", type=_date, default=None, help="default: the sample's last session")
+    serve.add_argument("--sessions", type=int, default=DEMO_SERVING_SESSIONS)
+    _add_run_options(serve)
+    serve.set_defaults(func=cmd_serve)
+    report = sub.add_parser(
+        "backtest-report",
+        help="run backtest_job over a period; print the strategies' comparison and the report",
+    )
+    report.add_argument("--start", type=_date, required=True)
+    report.add_argument(
+        "--end", type=_date, default=None, help="default: the sample's last session"
+    )
+    _add_run_options(report)
+    report.set_defaults(func=cmd_backtest_report)
     from alphadag.backtest.cli import register as register_backtest
 
     register_backtest(sub)
     return parser
 
 
+def sweep_orphaned_runs() -> None:
+    """Mark failed the in-progress CLI runs of this host whose process is gone (see
+    ``alphadag.defs.pipelines.run_reaper``), one line on stderr each."""
+    import dagster as dg
+
+    from alphadag.defs.pipelines.run_reaper import reap_orphaned_runs
+
+    for run in reap_orphaned_runs(dg.DagsterInstance.get(), reaper="the alphadag CLI"):
+        print(f"alphadag: {run.message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``alphadag`` console script."""
+    """Entry point of the ``alphadag`` console script.
+
+    Refused input prints one ``alphadag: error: ...`` line and returns 2 before any run starts;
+    an interrupt (Ctrl-C, SIGTERM, SIGHUP) ends the current run as failed and returns 130."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        with signals_interrupt():
+            if getattr(args, "runs_jobs", False):
+                sweep_orphaned_runs()
+            return int(args.func(args))
+    except CliInputError as err:
+        print(f"alphadag: error: {err}", file=sys.stderr)
+        return INPUT_ERROR_STATUS
+    except Interrupted as err:
+        print(f"\nalphadag: interrupted; run {err.run_id} ended {err.status}", file=sys.stderr)
+        return INTERRUPTED_STATUS
+    except KeyboardInterrupt:
+        print("\nalphadag: interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
 
 
 if __name__ == "__main__":
