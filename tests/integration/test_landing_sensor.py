@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -10,7 +11,7 @@ import polars as pl
 import pytest
 
 from alphadag.defs.pipelines.sensors import landing_zone_sensor
-from alphadag.defs.resources.alerting import AlertSink
+from alphadag.defs.resources.alerting import AlertSink, read_alerts
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.storage import PartitionStore
@@ -127,3 +128,112 @@ def test_requested_run_ingests_the_file(landing, tmp_path):
     bars = PartitionStore(data_root).read("bars", [dt.date(2024, 1, 11), dt.date(2024, 1, 12)])
     assert bars["ticker"].to_list() == ["PEP", "PEP"]
     assert bars["close"].to_list() == [170.0, 171.5]
+
+
+# ---------------------------------------------------------------------------------------------
+# broken files: skipped past, alerted once per content, retried when they change
+
+BROKEN_FILES = {
+    "empty": ("NVDA.csv", b""),
+    "html": (
+        "NVDA.csv",
+        b"<!DOCTYPE html>\n<html><body>502 Bad Gateway, retry later</body></html>\n",
+    ),
+    "cut_mid_line": ("NVDA.csv", b"Date,Adj Close\n2024-01-11,1\n2024-01-1"),
+    "truncated_parquet": ("NVDA.parquet", None),
+}
+
+
+def _broken(kind: str, tmp_path) -> tuple[str, bytes]:
+    name, data = BROKEN_FILES[kind]
+    if data is None:
+        whole = tmp_path / "whole.parquet"
+        pl.DataFrame({"Date": ["2024-01-11"], "Adj Close": [1.0]}).write_parquet(whole)
+        data = whole.read_bytes()[:40]
+    return name, data
+
+
+def _alerts(instance) -> list[dict]:
+    return read_alerts(os.path.join(instance.root_directory, "alerts.jsonl"))
+
+
+@pytest.mark.parametrize("kind", list(BROKEN_FILES))
+def test_a_broken_file_is_skipped_alerted_once_and_retried_when_it_changes(landing, tmp_path, kind):
+    resources = {
+        "market_data": MarketDataResource(
+            source="csv",
+            landing_dir=str(landing),
+            csv_column_map={"Date": "date", "Adj Close": "close"},
+        )
+    }
+    name, data = _broken(kind, tmp_path)
+    bad = landing / name
+    bad.write_bytes(data)
+    _vendor_file(str(landing / "MSFT.csv"), ["2024-01-11", "2024-01-12"], [1, 2])
+    _vendor_file(str(landing / "ZZZ.csv"), ["2024-02-01"], [3])
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, resources)
+        # the good files are launched; the broken one (between them in path order) stops nothing
+        assert _ranges(first) == [("2024-01-11", "2024-01-12"), ("2024-02-01", "2024-02-01")]
+        cursor = json.loads(first.cursor)
+        assert cursor[str(bad)] == hashlib.sha256(data).hexdigest()
+        (alert,) = _alerts(instance)
+        assert alert["kind"] == "landing_file_rejected"
+        assert alert["severity"] == "error"
+        assert alert["path"] == str(bad)
+        assert alert["fingerprint"] == hashlib.sha256(data).hexdigest()
+        assert name in alert["reason"]
+        manifest = [
+            json.loads(line) for line in (landing / "_quarantine" / "manifest.jsonl").open()
+        ]
+        assert [(m["path"], m["fingerprint"]) for m in manifest] == [
+            (str(bad), hashlib.sha256(data).hexdigest())
+        ]
+
+        # next tick: nothing new, no second alert
+        again = _tick(instance, resources, first.cursor)
+        assert again.run_requests == []
+        assert "no new or changed files" in again.skip_message
+        assert len(_alerts(instance)) == 1
+
+        # the vendor uploads another broken version: judged again, alerted again, nothing run
+        bad.write_bytes(data + b"\n<!-- 2 -->" if bad.suffix == ".csv" else data[:20])
+        still = _tick(instance, resources, first.cursor)
+        assert still.run_requests == []
+        assert "1 new or changed landing file(s) rejected" in still.skip_message
+        assert [a["path"] for a in _alerts(instance)] == [str(bad), str(bad)]
+        assert json.loads(still.cursor)[str(bad)] == hashlib.sha256(bad.read_bytes()).hexdigest()
+
+        # fixed: the file is ingested for exactly the sessions it touches, no further alert
+        bad.unlink()
+        fixed = landing / "NVDA.csv"
+        _vendor_file(str(fixed), ["2024-01-16"], [5])
+        retried = _tick(instance, resources, still.cursor)
+        assert _ranges(retried) == [("2024-01-16", "2024-01-16")]
+        assert len(_alerts(instance)) == 2
+
+
+def test_only_broken_changes_advance_the_cursor_without_runs(landing):
+    resources = {"market_data": MarketDataResource(source="csv", landing_dir=str(landing))}
+    (landing / "AAA.csv").write_text("")
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, resources)
+        assert result.run_requests == []
+        assert list(json.loads(result.cursor)) == [str(landing / "AAA.csv")]
+        assert _tick(instance, resources, result.cursor).skip_message.startswith("no new")
+        assert len(_alerts(instance)) == 1
+
+
+def test_an_old_cursor_keeps_working(landing):
+    """A cursor written before broken files were handled ({path: sha256}) is read as before."""
+    resources = {
+        "market_data": MarketDataResource(
+            source="csv", landing_dir=str(landing), csv_column_map={"Adj Close": "close"}
+        )
+    }
+    _vendor_file(str(landing / "KO.csv"), ["2024-03-05"], [1])
+    old = json.dumps({str(landing / "KO.csv"): "0" * 64, str(landing / "gone.csv"): "1" * 64})
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, resources, old)
+    assert _ranges(result) == [("2024-03-05", "2024-03-05")]
+    assert json.loads(result.cursor)[str(landing / "gone.csv")] == "1" * 64

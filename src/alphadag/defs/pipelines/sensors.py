@@ -14,7 +14,15 @@ from alphadag.market.landing import (
     plan_runs,
     touched_partitions,
 )
-from alphadag.market.sources.csv_landing import dates_in_file, file_fingerprint, landing_files
+from alphadag.market.sources.base import RejectedFile
+from alphadag.market.sources.csv_landing import (
+    QUARANTINE_DIR,
+    QUARANTINE_MANIFEST,
+    check_file,
+    file_fingerprint,
+    landing_files,
+    record_rejected,
+)
 
 
 @dg.sensor(
@@ -34,6 +42,14 @@ def landing_zone_sensor(
     Cursor: JSON ``{path: sha256}``. Run key: hash of the changed files' contents + the range, so
     a file seen again launches nothing and a corrected file backfills its sessions.
 
+    A broken file (empty, an HTML page, cut mid-line, truncated Parquet, no date or close
+    column, ...: judged by ``check_file`` exactly as ``raw_bars`` reads it) never stops the
+    sensor: it sends one ``landing_file_rejected`` alert (path, fingerprint, reason), is recorded
+    in the landing directory's ``_quarantine/manifest.jsonl`` with a copy of its bytes, and its
+    fingerprint goes into the cursor like any handled file, so the next tick neither alerts nor
+    re-reads it; runs are launched for the good new files only. When the vendor replaces it (a
+    new fingerprint), it is judged again: ingested if good, alerted once more if still broken.
+
     A cursor that moved backwards is never handled silently; it sends a ``sensor_cursor_rewound``
     alert (reason ``cursor_reset`` or ``file_reverted``):
 
@@ -52,14 +68,35 @@ def landing_zone_sensor(
         return dg.SkipReason(f"landing directory unavailable: {err}")
     seen = parse_cursor(context.cursor)
     current = {str(p): file_fingerprint(p) for p in files}
-    changed = {p: current[p] for p in changed_files(current, seen)}
-    if not changed:
+    candidates = changed_files(current, seen)
+    if not candidates:
         return dg.SkipReason(f"no new or changed files among {len(current)}")
     keys = sessions_partitions.get_partition_keys()
+    column_map = market_data.csv_column_map or None
+    changed: dict[str, str] = {}  # the good new or changed files: path -> fingerprint
+    broken: list[RejectedFile] = []
     dates = set()
-    for path in changed:
-        dates.update(
-            dates_in_file(path, market_data.csv_column_map or None, market_data.csv_date_format)
+    for path in candidates:
+        checked = check_file(path, column_map, market_data.csv_date_format)
+        if isinstance(checked, RejectedFile):
+            broken.append(checked)
+        else:
+            changed[path] = checked.fingerprint
+            dates.update(checked.dates)
+    # the cursor holds the content each file was judged on: a broken file is not judged (nor
+    # alerted) again until its content changes
+    judged = {
+        **current,
+        **changed,
+        **{r.path: r.fingerprint for r in broken if r.fingerprint is not None},
+    }
+    if broken:
+        _alert_rejected(context, alerts, market_data.landing_dir, broken)
+    if not changed:
+        return dg.SensorResult(
+            run_requests=[],
+            cursor=dump_cursor({**seen, **judged}),
+            skip_reason=f"{len(broken)} new or changed landing file(s) rejected, none to ingest",
         )
     touched = touched_partitions(dates, keys)
     runs = plan_runs(changed, touched, keys)
@@ -82,7 +119,7 @@ def landing_zone_sensor(
             files=sorted(changed),
             held_ranges=held,
         )
-        return dg.SensorResult(run_requests=[], cursor=dump_cursor(current))
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(judged))
     run_keys = {}
     for run in runs:
         key, n = run.run_key, 0
@@ -116,5 +153,32 @@ def landing_zone_sensor(
             )
             for run in runs
         ],
-        cursor=dump_cursor({**seen, **current}),
+        cursor=dump_cursor({**seen, **judged}),
     )
+
+
+def _alert_rejected(
+    context: dg.SensorEvaluationContext,
+    alerts: AlertSink,
+    landing_dir: str,
+    broken: list[RejectedFile],
+) -> None:
+    """Record the broken files in the landing quarantine and send one alert per file."""
+    manifest: str | None = f"{landing_dir.rstrip('/')}/{QUARANTINE_DIR}/{QUARANTINE_MANIFEST}"
+    try:
+        record_rejected(landing_dir, broken)
+    except OSError as err:  # a read-only landing directory must not stop the sensor
+        context.log.warning(f"could not record rejected landing files in {manifest}: {err}")
+        manifest = None
+    for rejected in broken:
+        alerts.send(
+            "landing_file_rejected",
+            f"landing file {rejected.path} cannot be ingested and was set aside: {rejected.reason}",
+            severity="error",
+            source="landing_zone_sensor",
+            path=rejected.path,
+            fingerprint=rejected.fingerprint,
+            reason=rejected.reason,
+            quarantine_manifest=manifest,
+        )
+    context.log.warning(f"{len(broken)} landing file(s) rejected: {[r.path for r in broken]}")
