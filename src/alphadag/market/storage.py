@@ -5,15 +5,34 @@ Layout: ``<root>/<dataset>/<YYYY>/<YYYY-MM-DD>.parquet``. ``root`` is any local 
 temporary file in the same directory, is fsynced, then renamed over the target (and the directory
 fsynced), so a reader or a crash sees the old file or the new one, never a torn one. On an object
 store a single PUT is already atomic. Writing the same frame twice gives byte-identical files.
+
+Write-audit-publish: :meth:`PartitionStore.stage_many` writes a run's partitions under
+``<root>/_staging/<dataset>/<run id>/<YYYY>/<YYYY-MM-DD>.parquet``, apart from the published
+folders; the caller audits what :meth:`PartitionStore.read_staged` reads back, and
+:meth:`PartitionStore.publish` moves only the passing sessions over the published files (one
+``rename`` each on a local filesystem). A held (failing) session keeps its staged file for
+inspection until the session is next published. Readers of ``<root>/<dataset>/`` see published
+data only.
+
+Errors name what they concern: a partition that cannot be read raises
+:class:`CorruptPartitionError` (dataset, session, path); a write that fails (disk full, read-only,
+permission) raises :class:`PartitionWriteError` (dataset, path, errno) after removing what it
+wrote, so nothing half-written is published. Temp files of a writer that died (``kill -9``) are
+swept on the next write of the same dataset.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
+import errno
 import io
 import os
 import re
+import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +41,53 @@ import polars as pl
 from upath import UPath
 
 _DATASET = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+STAGING = "_staging"
+"""The folder under the root that holds staged (not yet published) partitions."""
+
+_HOST = socket.gethostname()
+# a temp file is named after its writer: .<file>.<pid>@<host>.<uuid>.tmp; the sweep removes those of
+# a writer that is gone (same host, no such pid) or, from another host, older than a day. Temp
+# files of older versions (.<file>.<uuid>.tmp) have no writer: they are always stale.
+_TEMP = re.compile(r"^\.(?P<file>.+?)\.(?:(?P<pid>\d+)@(?P<host>.+)\.)?[0-9a-f]{32}\.tmp$")
+STALE_TEMP_SECONDS = 24 * 3600
+"""Age after which a temp file written on another host counts as abandoned."""
+
+# errno values of a write that retrying will not fix: the disk, not the moment, is the problem
+PERMANENT_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+)
+
+
+class StorageError(RuntimeError):
+    """A partition store failure that names the dataset, the session and the path."""
+
+
+class CorruptPartitionError(StorageError):
+    """A stored partition file cannot be read (truncated, not Parquet, wrong footer)."""
+
+    def __init__(self, dataset: str, day: dt.date | None, path: str, cause: BaseException):
+        self.dataset, self.day, self.path = dataset, day, path
+        where = f"{dataset} partition {day.isoformat()}" if day else dataset
+        super().__init__(f"{where} cannot be read: {path} ({type(cause).__name__}: {cause})")
+
+
+class PartitionWriteError(StorageError):
+    """Writing a partition failed; nothing of the failed write was published."""
+
+    def __init__(self, dataset: str, path: str, cause: OSError):
+        self.dataset, self.path = dataset, path
+        self.errno = cause.errno
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        super().__init__(
+            f"writing {dataset} failed at {path}: {reason} (errno {cause.errno}); "
+            "the published files of this write were left as they were"
+        )
+
+    @property
+    def permanent(self) -> bool:
+        """Whether retrying cannot help (disk full, quota, read-only, permission)."""
+        return self.errno in PERMANENT_WRITE_ERRNOS
 
 
 def _local_path(path: UPath) -> str | None:
@@ -56,11 +122,17 @@ class PartitionStore:
 
     def path(self, dataset: str, day: dt.date) -> UPath:
         """Where the ``dataset`` partition of ``day`` lives."""
-        if not _DATASET.fullmatch(dataset):
-            raise ValueError(f"dataset name {dataset!r} must match {_DATASET.pattern}")
+        _check_dataset(dataset)
         if not isinstance(day, dt.date):
             raise TypeError(f"partition day must be a datetime.date, got {day!r}")
         return self.root / dataset / f"{day:%Y}" / f"{day.isoformat()}.parquet"
+
+    def staging_path(self, dataset: str, run_id: str, day: dt.date) -> UPath:
+        """Where run ``run_id`` stages the ``dataset`` partition of ``day`` before its audit."""
+        _check_dataset(dataset)
+        if not _RUN_ID.fullmatch(run_id):
+            raise ValueError(f"run id {run_id!r} must match {_RUN_ID.pattern}")
+        return self.root / STAGING / dataset / run_id / f"{day:%Y}" / f"{day.isoformat()}.parquet"
 
     def exists(self, dataset: str, day: dt.date) -> bool:
         """Whether the partition file exists."""
@@ -68,13 +140,12 @@ class PartitionStore:
 
     def table_path(self, dataset: str) -> UPath:
         """Where an unpartitioned ``dataset`` (one file, e.g. ``training_set``) lives."""
-        if not _DATASET.fullmatch(dataset):
-            raise ValueError(f"dataset name {dataset!r} must match {_DATASET.pattern}")
+        _check_dataset(dataset)
         return self.root / dataset / f"{dataset}.parquet"
 
     def write(self, dataset: str, day: dt.date, frame: pl.DataFrame) -> WrittenPartition:
         """Atomically replace the ``dataset`` partition of ``day`` with ``frame``."""
-        return self._write(self.path(dataset, day), frame)
+        return self.write_many(dataset, {day: frame})[0]
 
     def write_table(self, dataset: str, frame: pl.DataFrame) -> WrittenPartition:
         """Atomically replace the unpartitioned ``dataset`` with ``frame``.
@@ -85,7 +156,17 @@ class PartitionStore:
         >>> store.read_table("training_set")["x"].to_list()
         [1.0]
         """
-        return self._write(self.table_path(dataset), frame)
+        target = self.table_path(dataset)
+        self.sweep(dataset)
+        data = _parquet_bytes(frame)
+        with _write_errors(dataset, target):
+            local = _local_path(target)
+            if local is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)  # one PUT: atomic on object stores
+            else:
+                _atomic_write_local(local, data)
+        return WrittenPartition(path=str(target), rows=frame.height, bytes=len(data))
 
     def read_table(self, dataset: str) -> pl.DataFrame:
         """The unpartitioned ``dataset`` (``FileNotFoundError`` naming it when absent)."""
@@ -93,17 +174,10 @@ class PartitionStore:
         if not path.exists():
             raise FileNotFoundError(f"{dataset} has not been materialized ({path})")
         local = _local_path(path)
-        return pl.read_parquet(local if local is not None else io.BytesIO(path.read_bytes()))
-
-    def _write(self, target: UPath, frame: pl.DataFrame) -> WrittenPartition:
-        data = _parquet_bytes(frame)
-        local = _local_path(target)
-        if local is None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)  # one PUT: atomic on object stores
-        else:
-            _atomic_write_local(local, data)
-        return WrittenPartition(path=str(target), rows=frame.height, bytes=len(data))
+        try:
+            return pl.read_parquet(local if local is not None else io.BytesIO(path.read_bytes()))
+        except Exception as err:
+            raise CorruptPartitionError(dataset, None, str(path), err) from err
 
     def write_many(
         self, dataset: str, frames: dict[dt.date, pl.DataFrame]
@@ -114,25 +188,172 @@ class PartitionStore:
         then one ``syncfs`` of their filesystem (one ``fsync`` per file where ``syncfs`` is not
         available), then each is renamed over its target and each directory fsynced once. A
         crash at any point leaves every partition old or new, never torn, as with ``write``;
-        a ranged run of 1,000 sessions pays one sync instead of 1,000.
+        a ranged run of 1,000 sessions pays one sync instead of 1,000. A failed write (disk
+        full) raises :class:`PartitionWriteError` and replaces no file; temp files of earlier
+        writers that died are swept first.
         """
         days = sorted(frames)
         targets = [self.path(dataset, day) for day in days]
+        self.sweep(dataset)
         payloads = [_parquet_bytes(frames[day]) for day in days]
         local = [_local_path(t) for t in targets]
-        if len(days) > 1 and all(lp is not None for lp in local):
-            _atomic_write_many_local(list(zip(local, payloads, strict=True)))
-        else:
-            for target, lp, data in zip(targets, local, payloads, strict=True):
-                if lp is None:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                else:
-                    _atomic_write_local(lp, data)
+        with _write_errors(dataset, targets[0] if targets else self.root / dataset):
+            if len(days) > 1 and all(lp is not None for lp in local):
+                _atomic_write_many_local(list(zip(local, payloads, strict=True)))
+            else:
+                for target, lp, data in zip(targets, local, payloads, strict=True):
+                    if lp is None:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(data)
+                    else:
+                        _atomic_write_local(lp, data)
         return [
             WrittenPartition(path=str(t), rows=frames[d].height, bytes=len(b))
             for t, d, b in zip(targets, days, payloads, strict=True)
         ]
+
+    # -- write-audit-publish -----------------------------------------------------------------
+
+    def stage_many(
+        self, dataset: str, run_id: str, frames: dict[dt.date, pl.DataFrame]
+    ) -> list[WrittenPartition]:
+        """Write run ``run_id``'s partitions to its staging folder (nothing is published).
+
+        The staged files are durable when this returns (one ``syncfs``), so a later
+        :meth:`publish` only renames. A failed write removes this run's staged files of
+        ``frames`` and raises :class:`PartitionWriteError`.
+        """
+        days = sorted(frames)
+        targets = [self.staging_path(dataset, run_id, day) for day in days]
+        self.sweep(dataset)
+        payloads = [_parquet_bytes(frames[day]) for day in days]
+        written: list[UPath] = []
+        try:
+            with _write_errors(dataset, targets[0] if targets else self.root / STAGING):
+                for target, data in zip(targets, payloads, strict=True):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    written.append(target)
+                    target.write_bytes(data)
+                local = _local_path(targets[0]) if targets else None
+                if local is not None and not _syncfs(os.path.dirname(local)):
+                    for target in targets:
+                        _fsync_file(os.fspath(_local_path(target)))
+        except BaseException:
+            for target in written:
+                target.unlink(missing_ok=True)
+            raise
+        return [
+            WrittenPartition(path=str(t), rows=frames[d].height, bytes=len(b))
+            for t, d, b in zip(targets, days, payloads, strict=True)
+        ]
+
+    def read_staged(self, dataset: str, run_id: str, days: Iterable[dt.date]) -> pl.DataFrame:
+        """Run ``run_id``'s staged partitions of ``days`` (what an audit checks), in date order."""
+        paths = [(d, self.staging_path(dataset, run_id, d)) for d in sorted(set(days))]
+        return _read_files(dataset, paths)
+
+    def publish(self, dataset: str, run_id: str, days: Iterable[dt.date]) -> list[str]:
+        """Move run ``run_id``'s staged partitions of ``days`` over the published files.
+
+        One atomic rename per session on a local filesystem (then one fsync per directory); on
+        an object store one PUT of the staged bytes, then the staged object is deleted. Staged
+        files of the same sessions left by earlier runs (held or crashed) are superseded and
+        removed. Returns the published paths.
+        """
+        days = sorted(set(days))
+        published: list[str] = []
+        dirs: set[str] = set()
+        for day in days:
+            staged, target = self.staging_path(dataset, run_id, day), self.path(dataset, day)
+            with _write_errors(dataset, target):
+                s_local, t_local = _local_path(staged), _local_path(target)
+                if s_local is not None and t_local is not None:
+                    os.makedirs(os.path.dirname(t_local), exist_ok=True)
+                    os.replace(s_local, t_local)
+                    dirs.update({os.path.dirname(t_local), os.path.dirname(s_local)})
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(staged.read_bytes())
+                    staged.unlink()
+            published.append(str(target))
+        for directory in sorted(dirs):
+            if os.path.isdir(directory):
+                _fsync_dir(directory)
+        self._remove_superseded(dataset, run_id, set(days))
+        return published
+
+    def discard_staged(self, dataset: str, run_id: str) -> None:
+        """Remove everything run ``run_id`` staged for ``dataset``."""
+        folder = self.root / STAGING / dataset / run_id
+        local = _local_path(folder)
+        if local is not None:
+            shutil.rmtree(local, ignore_errors=True)
+        elif folder.exists():
+            folder.rmdir(recursive=True)
+
+    def staged_runs(self, dataset: str) -> dict[str, list[dt.date]]:
+        """Runs with staged (held or leftover) partitions of ``dataset``, and their sessions."""
+        folder = self.root / STAGING / dataset
+        if not folder.exists():
+            return {}
+        out: dict[str, list[dt.date]] = {}
+        for run_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            found = sorted(
+                dt.date.fromisoformat(f.name.removesuffix(".parquet"))
+                for f in run_dir.glob("*/*.parquet")
+            )
+            if found:
+                out[run_dir.name] = found
+        return out
+
+    def _remove_superseded(self, dataset: str, run_id: str, days: set[dt.date]) -> None:
+        """Delete other runs' staged files of ``days`` (now published) and empty folders."""
+        folder = self.root / STAGING / dataset
+        local = _local_path(folder)
+        if local is None or not os.path.isdir(local):
+            return
+        names = {f"{d.isoformat()}.parquet" for d in days}
+        for run_dir in os.scandir(local):
+            if not run_dir.is_dir():
+                continue
+            for year in list(os.scandir(run_dir.path)):
+                if not year.is_dir():
+                    continue
+                if run_dir.name != run_id:
+                    for f in os.scandir(year.path):
+                        if f.name in names:
+                            os.unlink(f.path)
+                _rmdir_if_empty(year.path)
+            _rmdir_if_empty(run_dir.path)
+        _rmdir_if_empty(local)
+        _rmdir_if_empty(os.path.dirname(local))
+
+    def sweep(self, dataset: str) -> list[str]:
+        """Remove temp files of ``dataset`` left by writers that died; returns their paths.
+
+        A temp file is stale when its writer ran on this host and its process is gone, when it
+        was written on another host more than a day ago, or when it has the older name that
+        carries no writer. Only local filesystems have temp files (an object store's PUT has
+        none).
+        """
+        local = _local_path(self.root / dataset)
+        if local is None or not os.path.isdir(local):
+            return []
+        removed = []
+        folders = [local] + [e.path for e in os.scandir(local) if e.is_dir()]
+        now = time.time()
+        for folder in folders:
+            for entry in os.scandir(folder):
+                m = _TEMP.match(entry.name)
+                if m is None or not entry.is_file():
+                    continue
+                if _writer_gone(m, entry, now):
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
+                    removed.append(entry.path)
+        return removed
 
     def read(
         self,
@@ -145,7 +366,8 @@ class PartitionStore:
         """Concatenate the partitions of ``days`` (in date order).
 
         A missing partition raises ``FileNotFoundError`` naming it, unless ``missing_ok``; when
-        nothing at all is found, ``empty_like.clear()`` is returned if given.
+        nothing at all is found, ``empty_like.clear()`` is returned if given. A file that cannot
+        be read raises :class:`CorruptPartitionError` naming its session and path.
         """
         paths = []
         for day in sorted(set(days)):
@@ -156,15 +378,89 @@ class PartitionStore:
                 raise FileNotFoundError(
                     f"partition {dataset}/{day.isoformat()} has not been materialized ({p})"
                 )
-            paths.append(p)
+            paths.append((day, p))
         if not paths:
             if empty_like is not None:
                 return empty_like.clear()
             raise FileNotFoundError(f"no {dataset} partitions found for the requested days")
-        local = [_local_path(p) for p in paths]
+        return _read_files(dataset, paths)
+
+
+def _check_dataset(dataset: str) -> None:
+    if not _DATASET.fullmatch(dataset):
+        raise ValueError(f"dataset name {dataset!r} must match {_DATASET.pattern}")
+
+
+def _read_files(dataset: str, paths: list[tuple[dt.date, UPath]]) -> pl.DataFrame:
+    """Read and concatenate ``paths``; the first unreadable one raises naming its session."""
+    local = [_local_path(p) for _, p in paths]
+    try:
         if all(lp is not None for lp in local):
             return pl.read_parquet(local)
-        return pl.concat([pl.read_parquet(io.BytesIO(p.read_bytes())) for p in paths])
+        return pl.concat([pl.read_parquet(io.BytesIO(p.read_bytes())) for _, p in paths])
+    except FileNotFoundError as err:
+        missing = next((f"{d}" for d, p in paths if not p.exists()), "?")
+        raise FileNotFoundError(f"partition {dataset}/{missing} is missing ({err})") from err
+    except Exception as err:
+        # one multi-file read failed: find the file (costs a second read, on this path only)
+        for day, p in paths:
+            try:
+                pl.read_parquet(io.BytesIO(p.read_bytes()))
+            except Exception as cause:
+                raise CorruptPartitionError(dataset, day, str(p), cause) from cause
+        raise CorruptPartitionError(dataset, None, str(paths[0][1].parent), err) from err
+
+
+class _write_errors:
+    """Turn an ``OSError`` of a write into :class:`PartitionWriteError` naming the path."""
+
+    def __init__(self, dataset: str, path: UPath | str) -> None:
+        self.dataset, self.path = dataset, str(path)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, err, tb) -> bool:
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+            where = getattr(err, "filename", None) or self.path
+            raise PartitionWriteError(self.dataset, str(where), err) from err
+        return False
+
+
+def _writer_gone(m: re.Match[str], entry: os.DirEntry[str], now: float) -> bool:
+    pid, host = m.group("pid"), m.group("host")
+    if pid is None:  # an older version's name: no writer is recorded
+        return True
+    if host == _HOST:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    try:
+        return now - entry.stat().st_mtime > STALE_TEMP_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def _rmdir_if_empty(path: str) -> None:
+    with contextlib.suppress(OSError):  # not empty, or already gone
+        os.rmdir(path)
+
+
+def _temp_name(path: str) -> str:
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex}.tmp")
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _parquet_bytes(frame: pl.DataFrame) -> bytes:
@@ -205,17 +501,13 @@ def _atomic_write_many_local(items: list[tuple[str, bytes]]) -> None:
         for path, data in items:
             directory = os.path.dirname(path)
             os.makedirs(directory, exist_ok=True)
-            tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+            tmp = _temp_name(path)
             temps.append((tmp, path))
             with open(tmp, "wb") as fh:
                 fh.write(data)
         if not _syncfs(os.path.dirname(items[0][0])):
             for tmp, _ in temps:
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _fsync_file(tmp)
         for tmp, path in temps:
             os.replace(tmp, path)
     except BaseException:
@@ -230,7 +522,7 @@ def _atomic_write_many_local(items: list[tuple[str, bytes]]) -> None:
 def _atomic_write_local(path: str, data: bytes) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    tmp = _temp_name(path)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
