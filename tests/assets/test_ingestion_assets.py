@@ -20,16 +20,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-from run_results import checks_by_name as _checks
 from run_results import checks_by_session as _by_session
 from run_results import materializations as _materializations
 from run_results import metadata_values as _meta
 
-from alphadag.defs.assets.bars_checks import bars_gx_suite, bars_pandera_schema
 from alphadag.defs.assets.ingestion import raw_bars
 from alphadag.defs.pipelines.partitions import sessions_partitions
 from alphadag.defs.resources.market_data import MarketDataResource
-from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.calendar import sessions
 from alphadag.market.schema import BARS_SCHEMA, QUARANTINE_SCHEMA
 from alphadag.market.storage import PartitionStore
@@ -430,11 +427,21 @@ def test_empty_session_inside_coverage_fails_the_blocking_check(run_ingest, data
     error = failures[0].event_specific_data.error
     assert error.cls_name == "DagsterAssetCheckFailedError"
     assert "bars_sessions_complete" in error.message
-    assert _read(data_root, "bars", D(2024, 1, 4)).height == 0
+    # write-audit-publish: the empty session is held back (staged, not published), the others
+    # are published
+    assert not _path(data_root, "bars", D(2024, 1, 4)).exists()
+    staged = _meta(complete["2024-01-04"])["staged_path"]
+    assert "/_staging/bars/" in staged and pl.read_parquet(staged).height == 0
+    assert _meta(complete["2024-01-04"])["published"] is False
     assert _read(data_root, "bars", D(2024, 1, 5)).height == 2
+    assert all(_meta(complete[d])["published"] for d in days)
 
 
-def test_contract_checks_alone_catch_a_corrupt_partition(defs, instance, data_root, market):
+def test_contract_checks_catch_a_corrupt_staged_partition(data_root, market):
+    """The contract audit on a staged partition a validation bug let through: a negative price and
+    a duplicate (ticker, date). Both checks fail that session with their cases in the metadata."""
+    from alphadag.defs.assets.bars_checks import audit_bars
+
     day = D(2024, 3, 5)
     corrupt = pl.DataFrame(
         {
@@ -448,34 +455,14 @@ def test_contract_checks_alone_catch_a_corrupt_partition(defs, instance, data_ro
         },  # and AAA twice: a duplicate (ticker, date)
         schema=BARS_SCHEMA,
     )
-    PartitionStore(data_root).write("bars", day, corrupt)
-    stored = _path(data_root, "bars", day).read_bytes()
-    job_name = "bars_contract_checks_job"
-    checks_only = dg.define_asset_job(
-        job_name, selection=dg.AssetSelection.checks(bars_pandera_schema, bars_gx_suite)
-    )
-    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_only])).resolve_job_def(job_name)
-    # A job of checks alone has no asset to take a partitions definition from, so the partition
-    # is given as the run tag Dagster itself sets for a partitioned run.
-    result = job.execute_in_process(
-        instance=instance,
-        tags={"dagster/partition": day.isoformat()},
-        resources={
-            "io_manager": ParquetPartitionIOManager(data_root=data_root),
-            "market_data": market(),
-        },
-        raise_on_error=False,
-    )
+    store = PartitionStore(data_root)
+    store.stage_many("bars", "run1", {day: corrupt})
+    staged = store.read_staged("bars", "run1", [day])
+    checks = audit_bars(staged, [day], market().get_source().coverage())
+    assert set(checks) == {"bars_pandera_schema", "bars_gx_suite", "bars_sessions_complete"}
 
-    assert not result.success
-    assert result.get_asset_materialization_events() == []
-    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert len(started) == 2 and started.isdisjoint({"raw_bars", "validated_bars"})
-    checks = _checks(result)
-    assert set(checks) == {"bars_pandera_schema", "bars_gx_suite"}
-
-    pandera = _meta(checks["bars_pandera_schema"])
-    assert not checks["bars_pandera_schema"].passed
+    passed, pandera = checks["bars_pandera_schema"][day.isoformat()]
+    assert not passed
     assert pandera["rows_checked"] == 3
     assert pandera["failures_by_check"]["close:finite_positive"] == 1
     assert pandera["failures_by_check"]["bars:multiple_fields_uniqueness"] == 2
@@ -483,8 +470,8 @@ def test_contract_checks_alone_catch_a_corrupt_partition(defs, instance, data_ro
         pandera["failure_cases"]
     )
 
-    gx = _meta(checks["bars_gx_suite"])
-    assert not checks["bars_gx_suite"].passed
+    passed, gx = checks["bars_gx_suite"][day.isoformat()]
+    assert not passed
     assert "expect_column_values_to_be_between(close)" in gx["gx_failed_expectations"]
     assert "expect_compound_columns_to_be_unique(ticker, date)" in gx["gx_failed_expectations"]
     by_rule = {(f["expectation"], tuple(f["columns"])): f for f in gx["gx_failed"]}
@@ -494,7 +481,46 @@ def test_contract_checks_alone_catch_a_corrupt_partition(defs, instance, data_ro
     dup = by_rule[("expect_compound_columns_to_be_unique", ("ticker", "date"))]
     assert dup["unexpected_count"] == 2
     assert {"ticker": "AAA", "date": "2024-03-05"} in dup["unexpected_sample"]
-    assert _path(data_root, "bars", day).read_bytes() == stored  # checks never write
+    assert checks["bars_sessions_complete"][day.isoformat()][0]  # rows are there
+    assert not store.exists("bars", day)  # auditing never publishes
+
+
+def test_a_failing_session_never_replaces_its_published_bars(run_job, data_root, market):
+    """A published session re-ingested when the source's bars are all bad: every row is
+    quarantined, the completeness check fails that session and the run stops before features;
+    bars and features of that session keep their published files (byte for byte), the staged empty
+    file is kept and named, the quarantined rows are kept with reasons, and the next good run
+    publishes the session and sweeps the held staged file."""
+    day = D(2024, 3, 6)
+    tickers = ("AAA", "BBB", "CCC")
+    good = market(tickers=tickers)
+    first = run_job("daily_job", data_root, "2024-03-01", "2024-03-06", market_data=good)
+    assert first.success
+    before = {name: _path(data_root, name, day).read_bytes() for name in ("bars", "features")}
+
+    bad = market(tickers=tickers, faults=[f"nan:{t}:{day}" for t in tickers])
+    result = run_job("daily_job", data_root, day.isoformat(), market_data=bad)
+
+    assert not result.success
+    failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert failed == ["validated_bars"]
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "features" not in started
+    for name in ("bars", "features"):
+        assert _path(data_root, name, day).read_bytes() == before[name], name
+    complete = _by_session(result)["bars_sessions_complete"][day.isoformat()]
+    assert not complete.passed
+    staged = _meta(complete)["staged_path"]
+    assert pl.read_parquet(staged).height == 0
+    quarantined = _read(data_root, "quarantined_bars", day)
+    assert sorted(quarantined["ticker"].to_list()) == list(tickers)
+    assert set(quarantined["rule"].to_list()) == {"price_finite_positive"}
+
+    again = run_job("ingest_job", data_root, day.isoformat(), market_data=good)
+    assert again.success
+    assert _path(data_root, "bars", day).read_bytes() == before["bars"]  # same input, same bytes
+    assert not Path(staged).exists()
+    assert not (Path(data_root) / "_staging").exists()
 
 
 def _unparseable_landing(tmp_path: Path) -> tuple[MarketDataResource, Path]:

@@ -8,6 +8,7 @@ row, whether the run passes or a blocking check fails one session.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import dagster as dg
@@ -15,12 +16,6 @@ import polars as pl
 import pytest
 from run_results import checks_by_session
 
-from alphadag.defs.assets.bars_checks import (
-    bars_gx_suite,
-    bars_pandera_schema,
-    bars_sessions_complete,
-)
-from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.calendar import sessions
 from alphadag.market.schema import BARS_SCHEMA
 from alphadag.market.storage import PartitionStore
@@ -117,43 +112,34 @@ def test_ranged_run_resolves_every_planned_check_row(ranged, instance):
     }
 
 
-def test_a_bad_row_in_one_session_fails_that_session_only(ranged, defs, instance, market):
-    """A negative close stored in one session's ``bars`` file: the blocking contract checks
-    over the whole range record that session FAILED and every other one SUCCEEDED, and the
-    run fails."""
+def test_a_bad_row_in_one_session_fails_that_session_only(ranged, run_job, instance, monkeypatch):
+    """A negative close slips past the row validation into one session of a second ranged run:
+    the blocking contract checks, auditing the staged files, record that session FAILED and every
+    other one SUCCEEDED; the run fails, the failing session's published file is left as it was
+    and its staged file is kept, named in its check and materialization metadata."""
+    from alphadag.defs.assets import ingestion
+
     _, root = ranged
     store = PartitionStore(root)
     day = dt.date.fromisoformat(BAD)
-    good = store.read("bars", [day])
-    bad_row = good.head(1).with_columns(ticker=pl.lit("ZZZ"), close=pl.lit(-5.0)).cast(BARS_SCHEMA)
-    store.write("bars", day, pl.concat([good, bad_row]))
+    before = store.path("bars", day).read_bytes()
+    real = ingestion.validate
 
-    job_name = "bars_contract_checks_ranged"
-    checks = dg.define_asset_job(
-        job_name,
-        selection=dg.AssetSelection.checks(
-            bars_pandera_schema, bars_gx_suite, bars_sessions_complete
-        ),
-    )
-    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks])).resolve_job_def(job_name)
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": RANGE[0],
-            "dagster/asset_partition_range_end": RANGE[1],
-        },
-        resources={
-            "io_manager": ParquetPartitionIOManager(data_root=root),
-            "market_data": market(),
-        },
-        raise_on_error=False,
-    )
+    def leaky(*args, **kwargs):  # a validation bug: one bad row is kept
+        res = real(*args, **kwargs)
+        good = res.kept.filter(pl.col("date") == day)
+        bad_row = good.head(1).with_columns(ticker=pl.lit("ZZZ"), close=pl.lit(-5.0))
+        return dataclasses.replace(res, kept=pl.concat([res.kept, bad_row.cast(BARS_SCHEMA)]))
+
+    monkeypatch.setattr(ingestion, "validate", leaky)
+    result = run_job("ingest_job", root, *RANGE)
 
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
-    assert {e.step_key for e in failures} == {"bars_bars_pandera_schema", "bars_bars_gx_suite"}
-    for e in failures:
-        assert e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError"
+    assert [e.step_key for e in failures] == ["validated_bars"]
+    error = failures[0].event_specific_data.error
+    assert error.cls_name == "DagsterAssetCheckFailedError"
+    assert "bars_pandera_schema" in error.message and "bars_gx_suite" in error.message
     for check in ("bars_pandera_schema", "bars_gx_suite"):
         rows = _executions(instance, result.run_id, "bars", check)
         assert sorted(rows) == KEYS, check
@@ -171,6 +157,24 @@ def test_a_bad_row_in_one_session_fails_that_session_only(ranged, defs, instance
     assert "expect_column_values_to_be_between(close)" in gx["gx_failed_expectations"].value
     complete = _executions(instance, result.run_id, "bars", "bars_sessions_complete")
     assert {r.status.value for r in complete.values()} == {SUCCEEDED}
+
+    # write-audit-publish: the failing session's published file is untouched, its staged one kept
+    assert store.path("bars", day).read_bytes() == before
+    assert store.read("bars", [day]).filter(pl.col("ticker") == "ZZZ").height == 0
+    staged = failed["bars_pandera_schema"][BAD].metadata["staged_path"].value
+    assert staged == str(store.staging_path("bars", result.run_id, day))
+    assert pl.read_parquet(staged).filter(pl.col("close") < 0)["ticker"].to_list() == ["ZZZ"]
+    assert failed["bars_pandera_schema"][BAD].metadata["published"].value is False
+    assert failed["bars_pandera_schema"][KEYS[0]].metadata["published"].value is True
+    assert store.staged_runs("bars") == {result.run_id: [day]}
+    mats = {
+        m.partition: m.metadata
+        for m in result.asset_materializations_for_node("validated_bars")
+        if m.asset_key == dg.AssetKey("bars")
+    }
+    assert mats[BAD]["published"].value is False
+    assert mats[BAD]["staged_path"].value == staged
+    assert all(mats[k]["published"].value for k in KEYS if k != BAD)
     with instance.event_log_storage.index_connection() as conn:
         planned = conn.exec_driver_sql(
             "SELECT count(*) FROM asset_check_executions WHERE run_id = ? AND execution_status = ?",

@@ -1,7 +1,10 @@
-"""Blocking contract checks on the stored ``bars`` partitions: pandera, Great Expectations, coverage.
+"""Blocking contract checks of ``bars``: pandera, Great Expectations, coverage (write-audit-publish).
 
-Each check reads back what was written for the run's partition range, so it guards the files that
-downstream assets will read, not an in-memory copy. Failure cases go into the check metadata.
+The checks audit the staged partitions: ``validated_bars`` returns its kept rows as an ``Audited``
+frame, the IO manager stages them, reads them back and calls :func:`audit_bars`, and only the
+sessions that pass all three checks are published (alphadag.defs.resources.storage). So the checks
+guard exactly the bytes downstream assets will read, and a failing session never replaces its
+published file. Failure cases go into the check metadata.
 
 The checks are partitioned like ``bars`` and record one evaluation per session, also in a ranged
 run (:mod:`alphadag.defs.assets.session_checks`). Each validates the whole range in one pass and
@@ -15,18 +18,45 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
-from alphadag.defs.pipelines.partitions import partition_days, sessions_partitions
-from alphadag.defs.resources.market_data import MarketDataResource
+from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS
+from alphadag.defs.pipelines.partitions import sessions_partitions
 from alphadag.market.contracts import check_bars
 from alphadag.market.gx_suite import run_bars_suite
+from alphadag.market.sources.base import Coverage
+
+BARS_CONTRACT_CHECKS = {
+    "bars_pandera_schema": "pandera (polars) schema of the bars contract: dtypes, finite positive "
+    "prices, OHLC order, volume >= 0, unique (ticker, date), dates are the partitions' sessions.",
+    "bars_gx_suite": "Great Expectations 1.x suite of the bars contract, run in an ephemeral "
+    "context on the staged partitions.",
+    "bars_sessions_complete": "Every session inside the source's coverage has bars; sessions past "
+    "it are empty by design.",
+}
+"""The blocking checks a bars session must pass to be published, and what each checks."""
+
+BARS_CONTRACT_CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        name,
+        asset="bars",
+        blocking=True,
+        description=f"{text} Audits the staged partition: a failing session is not published.",
+        partitions_def=sessions_partitions,
+    )
+    for name, text in BARS_CONTRACT_CHECKS.items()
+]
 
 
-@dg.asset_check(asset="bars", blocking=True, partitions_def=sessions_partitions)
-def bars_pandera_schema(context: dg.AssetCheckExecutionContext, bars: pl.DataFrame):
-    """pandera (polars) schema of the bars contract: dtypes, finite positive prices, OHLC order,
-    volume >= 0, unique (ticker, date), dates are the partitions' sessions."""
-    days = partition_days(context)
+def audit_bars(bars: pl.DataFrame, days: list[dt.date], coverage: Coverage) -> dict[str, dict]:
+    """Each contract check's outcome per session (ISO date) of the staged ``bars`` of ``days``."""
+    return {
+        "bars_pandera_schema": pandera_outcomes(bars, days),
+        "bars_gx_suite": gx_outcomes(bars, days, coverage),
+        "bars_sessions_complete": completeness_outcomes(bars, days, coverage),
+    }
+
+
+def pandera_outcomes(bars: pl.DataFrame, days: list[dt.date]) -> dict[str, tuple[bool, dict]]:
+    """pandera (polars) schema of the bars contract, one outcome per session."""
     report = check_bars(bars, days)
     rows = _rows_by_session(bars, days)
     cases: dict[dt.date | None, list[dict]] = {}
@@ -59,13 +89,12 @@ def bars_pandera_schema(context: dg.AssetCheckExecutionContext, bars: pl.DataFra
                 ),
             },
         )
-    yield from session_check_results(context, "bars", "bars_pandera_schema", outcomes)
+    return outcomes
 
 
-@dg.asset_check(asset="bars", blocking=True, partitions_def=sessions_partitions)
-def bars_gx_suite(
-    context: dg.AssetCheckExecutionContext, bars: pl.DataFrame, market_data: MarketDataResource
-):
+def gx_outcomes(
+    bars: pl.DataFrame, days: list[dt.date], coverage: Coverage
+) -> dict[str, tuple[bool, dict]]:
     """Great Expectations 1.x suite of the bars contract, run in an ephemeral context.
 
     One validation of the whole range; only when a row-level expectation fails, halves of the
@@ -73,8 +102,6 @@ def bars_gx_suite(
     session, none when all pass). The row count is a range-level rule, as in a daily run: rows
     are expected when the source covers a session (``bars_sessions_complete`` checks each one).
     """
-    days = partition_days(context)
-    coverage = market_data.get_source().coverage()
     rows = _rows_by_session(bars, days)
     known = bars.filter(pl.col("date").is_in(days))
     min_rows = 1 if any(coverage.covers(d) for d in days) else 0
@@ -111,7 +138,7 @@ def bars_gx_suite(
                 ),
             },
         )
-    yield from session_check_results(context, "bars", "bars_gx_suite", outcomes)
+    return outcomes
 
 
 def _plain_failure(failure: dict) -> dict:
@@ -131,13 +158,10 @@ def _bisect(bars: pl.DataFrame, days: list[dt.date], out: dict[dt.date, dict]) -
         _bisect(bars.filter(pl.col("date").is_in(half)), half, out)
 
 
-@dg.asset_check(asset="bars", blocking=True, partitions_def=sessions_partitions)
-def bars_sessions_complete(
-    context: dg.AssetCheckExecutionContext, bars: pl.DataFrame, market_data: MarketDataResource
-):
+def completeness_outcomes(
+    bars: pl.DataFrame, days: list[dt.date], coverage: Coverage
+) -> dict[str, tuple[bool, dict]]:
     """Every session inside the source's coverage has bars; sessions past it are empty by design."""
-    days = partition_days(context)
-    coverage = market_data.get_source().coverage()
     rows = _rows_by_session(bars, days)
     outcomes = {
         day.isoformat(): (
@@ -150,7 +174,7 @@ def bars_sessions_complete(
         )
         for day in days
     }
-    yield from session_check_results(context, "bars", "bars_sessions_complete", outcomes)
+    return outcomes
 
 
 def _rows_by_session(bars: pl.DataFrame, days: list[dt.date]) -> dict[dt.date, int]:

@@ -22,6 +22,7 @@ from alphadag.defs.pipelines.partitions import (
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.resources.storage import Audited
 from alphadag.features import (
     FEATURE_COLUMNS,
     audit_lookahead,
@@ -172,26 +173,43 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, bars: pl
         context.log.info(
             f"features: {own.height} rows over {len(days)} sessions from {bars.height} bars rows"
         )
-    yield dg.Output(own)
-    yield from session_check_results(
-        context, "features", "features_contract", _contract_by_session(own, bars, sessions)
-    )
     tickers = sorted(own["ticker"].unique().to_list())
     rng = random.Random(zlib.crc32(f"{days[0]}:{days[-1]}".encode()))
     sample = rng.sample(tickers, min(config.audit_tickers, len(tickers)))
     audit = audit_lookahead(
         compute_features, bars.filter(pl.col("ticker").is_in(sample)), n_cuts=config.audit_cuts
     )
-    yield dg.AssetCheckResult(
-        check_name="features_no_lookahead",
-        passed=audit.ok,
-        metadata={
+    lookahead = (
+        audit.ok,
+        {
             "tickers_audited": ", ".join(sample),
             "cuts_checked": len(audit.cuts_checked),
             "violations": audit.n_violations,
             "violating_columns": ", ".join(audit.columns) or "none",
             "examples": dg.MetadataValue.md(markdown_table(pl.DataFrame(audit.violations[:20]))),
         },
+    )
+    # write-audit-publish: the contract is checked on the staged files; a session is published
+    # only if it passes, and none is when the look-ahead audit (a property of the code) fails
+    staged = Audited(
+        own,
+        audit=lambda rows: {
+            "features_contract": _contract_by_session(rows, bars, sessions),
+            "features_no_lookahead": lookahead,
+        },
+        blocking=frozenset({"features_contract", "features_no_lookahead"}),
+    )
+    yield dg.Output(staged)
+    yield from session_check_results(
+        context,
+        "features",
+        "features_contract",
+        staged.session_outcomes("features_contract", sessions),
+    )
+    yield dg.AssetCheckResult(
+        check_name="features_no_lookahead",
+        passed=audit.ok,
+        metadata={**lookahead[1], "sessions_published": len(staged.published)},
     )
 
 

@@ -11,6 +11,11 @@ import time
 import dagster as dg
 import polars as pl
 
+from alphadag.defs.assets.bars_checks import (
+    BARS_CONTRACT_CHECK_SPECS,
+    BARS_CONTRACT_CHECKS,
+    audit_bars,
+)
 from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
 from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
@@ -20,6 +25,7 @@ from alphadag.defs.pipelines.partitions import (
     sessions_partitions,
 )
 from alphadag.defs.resources.market_data import MarketDataResource
+from alphadag.defs.resources.storage import Audited
 from alphadag.markdown import markdown_table
 from alphadag.market.ingest import RAW_PARTITION_SCHEMA, fetch_partitions
 from alphadag.market.sources.csv_landing import LandingFileError
@@ -122,12 +128,22 @@ class BarsValidationConfig(dg.Config):
             description="Share of raw rows quarantined.",
             partitions_def=sessions_partitions,
         ),
+        *BARS_CONTRACT_CHECK_SPECS,
     ],
 )
 def validated_bars(
-    context: dg.AssetExecutionContext, config: BarsValidationConfig, raw_bars: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    config: BarsValidationConfig,
+    raw_bars: pl.DataFrame,
+    market_data: MarketDataResource,
 ):
-    """Split raw bars into ``bars`` and ``quarantined_bars``: rows in = rows kept + quarantined."""
+    """Split raw bars into bars and quarantined_bars: rows in = rows kept + quarantined.
+
+    Write-audit-publish: the kept rows are staged, the blocking contract checks (pandera, Great
+    Expectations, completeness) audit the staged files, and only the sessions that pass replace
+    their published bars file. A failing session keeps its old file (or none); its staged file's
+    path is in the check's metadata. Quarantined rows are always kept.
+    """
     days = partition_days(context)
     current = raw_bars.filter(pl.col("partition_date").is_in(days))
     history = raw_bars.filter(pl.col("partition_date") < min(days))
@@ -157,8 +173,18 @@ def validated_bars(
             f"bars: {current.height} raw rows over {len(days)} sessions, {res.kept.height} kept, "
             f"{res.quarantined.height} quarantined {res.counts_by_rule()}"
         )
-    yield dg.Output(res.kept, output_name="bars")
+    coverage = market_data.get_source().coverage()
+    kept = Audited(
+        res.kept,
+        audit=lambda staged: audit_bars(staged, days, coverage),
+        blocking=frozenset(BARS_CONTRACT_CHECKS),
+    )
+    yield dg.Output(kept, output_name="bars")
     yield dg.Output(res.quarantined, output_name="quarantined_bars")
+    for name in BARS_CONTRACT_CHECKS:
+        yield from session_check_results(
+            context, "bars", name, kept.session_outcomes(name, sessions)
+        )
 
     flagged = res.flagged.with_columns(pl.col("date").cast(pl.String).alias("_session"))
     moves = {}

@@ -25,6 +25,7 @@ from alphadag.defs.pipelines.partitions import (
 )
 from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.mlflow_resource import MlflowResource
+from alphadag.defs.resources.storage import Audited
 from alphadag.markdown import markdown_table
 from alphadag.models.drift import psi
 from alphadag.models.serving import (
@@ -152,8 +153,21 @@ def predictions(
         }
     )
     add_partition_metadata(context, "predictions", per_session)
-    yield dg.Output(
+    feature_rows = _rows_by_session(features, days)
+    # write-audit-publish: the contract is checked on the staged batch; only passing sessions
+    # replace their published predictions
+    staged = Audited(
         batch,
+        audit=lambda rows: {
+            "predictions_contract": {
+                day.isoformat(): _contract_outcome(part, feature_rows[day])
+                for day, part in _by_session(rows, days).items()
+            }
+        },
+        blocking=frozenset({"predictions_contract"}),
+    )
+    yield dg.Output(
+        staged,
         metadata={  # one model scores the whole run: true of every session
             "model_source": model.source,
             "model": f"{model.name}/{model.version}",
@@ -163,15 +177,11 @@ def predictions(
             "model_trained_through": str(model.trained_through or ""),
         },
     )
-    feature_rows = _rows_by_session(features, days)
     yield from session_check_results(
         context,
         "predictions",
         "predictions_contract",
-        {
-            day.isoformat(): _contract_outcome(part, feature_rows[day])
-            for day, part in sessions.items()
-        },
+        staged.session_outcomes("predictions_contract", [d.isoformat() for d in days]),
     )
     source = {
         "model_source": model.source,
