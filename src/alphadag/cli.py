@@ -512,6 +512,9 @@ def _run_tags(job: Any, defaults: Mapping[str, str], fixed: Mapping[str, str]) -
     return {**{k: v for k, v in defaults.items() if k not in own}, **fixed}
 
 
+RANGED_TAGS = {"alphadag/kind": "backfill"}
+"""Default tags of a ranged run (a backfill of its sessions), unless the job sets the key."""
+
 IN_PROCESS_TAGS = {"dagster/max_retries": "0"}
 """Default tags of a run the CLI executes in its own process: the run-retry daemon cannot
 re-execute a run that has no code location origin, so it must not announce a retry."""
@@ -654,7 +657,8 @@ def run_job(
     ``start`` to ``end`` when it is partitioned (one ranged run), else without a range.
 
     The job and range are checked first (:class:`CliInputError`, no run created). ``tags`` are
-    defaults: a key the job tags itself keeps the job's value. ``ops`` is the run config's
+    defaults, as is ``alphadag/kind: backfill`` for a ranged run: a key the job tags itself keeps
+    the job's value. ``ops`` is the run config's
     ``ops`` section; ``log_level`` the console logger's level; ``progress`` the display while the
     run executes (``auto``, ``bars``, ``plain`` or ``off``, see :func:`progress_view`).
 
@@ -668,7 +672,11 @@ def run_job(
     started = time.monotonic()
     result = _execute(
         job,
-        tags=_run_tags(job, {**IN_PROCESS_TAGS, **(tags or {})}, _range_tags(keys)),
+        tags=_run_tags(
+            job,
+            {**IN_PROCESS_TAGS, **(RANGED_TAGS if keys else {}), **(tags or {})},
+            _range_tags(keys),
+        ),
         run_config=_run_config(log_level, **({"ops": dict(ops)} if ops else {})),
         progress=progress,
         partition_keys=keys,
@@ -713,14 +721,7 @@ def materialize_range(
 
     ``log_level`` and ``progress`` as in :func:`run_job`, whose summary it returns.
     """
-    return run_job(
-        job_name,
-        start,
-        end,
-        tags={"alphadag/kind": "backfill"},
-        log_level=log_level,
-        progress=progress,
-    )
+    return run_job(job_name, start, end, log_level=log_level, progress=progress)
 
 
 def failed_error_checks(summary: dict) -> list[str]:
@@ -818,7 +819,7 @@ def submit_to_queue(
 
     job = resolve_job(job_name)
     keys = check_range(job, start, end)
-    run_tags = _run_tags(job, tags or {}, _range_tags(keys))
+    run_tags = _run_tags(job, {**(RANGED_TAGS if keys else {}), **(tags or {})}, _range_tags(keys))
     run_config = _run_config(log_level, **({"ops": dict(ops)} if ops else {}))
     workspace = workspace or default_workspace()
     if not os.path.isfile(workspace):
@@ -1147,10 +1148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_materialize(args: argparse.Namespace) -> int:
     """Run a job over a session range (a partitioned job) or once (an unpartitioned one)."""
     if args.queue:
-        return _queue(args, args.job, args.start, args.end, tags={"alphadag/kind": "backfill"})
-    summary = run_job(
-        args.job, args.start, args.end, tags={"alphadag/kind": "backfill"}, **_run_opts(args)
-    )
+        return _queue(args, args.job, args.start, args.end)
+    summary = run_job(args.job, args.start, args.end, **_run_opts(args))
     _print_summary(summary)
     return 0 if summary["success"] else 1
 
@@ -1172,7 +1171,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if start is None:
         start, end = recent_sessions(end, args.sessions)
     if args.queue:
-        return _queue(args, "serving_job", start, end, tags={"alphadag/kind": "backfill"})
+        return _queue(args, "serving_job", start, end)
     summary = materialize_range("serving_job", start, end, **_run_opts(args))
     _print_summary(summary)
     _print_serving(summary)
