@@ -6,6 +6,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from alphadag import cli
 from alphadag.cli import CAVEATS, _print_training
 from alphadag.models.oos import oos_ic_metrics, oos_ic_table
 
@@ -80,3 +81,60 @@ def test_oos_metrics_are_flat_and_the_demo_prints_the_table(capsys):
     assert "vs baseline_momentum  gain +2.0000" in out
     assert "decision: promoted: beats every rival" in out
     assert "champion: 2; trained through 2021-03-04 (last labelled session 2021-03-04)" in out
+
+
+def _meta(table) -> dict:
+    return {
+        "run_id": "r",
+        "success": True,
+        "seconds": 1.0,
+        "model_uri": "models:/m/1",
+        "n_models_tried": 1,
+        "horizon": 5,
+        "oos_rank_ic": table,
+        "gate": [],
+        "decision": "refused",
+        "reason": "refused: no gain",
+        "champion_version": None,
+        "last_labelled_session": "2021-03-04",
+        "test_rank_ic_mean": 0.1,
+    }
+
+
+def test_train_serve_and_backtest_report_print_what_the_demo_prints(monkeypatch, capsys):
+    """The stage subcommands call the demo's own runs and printers (faked here: no instance)."""
+    monkeypatch.setattr(cli, "sweep_orphaned_runs", lambda: None)
+    meta = _meta(oos_ic_table(_series()))
+    monkeypatch.setattr(cli, "train_model", lambda **opts: meta)
+    assert cli.main(["train", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    _print_training(meta)
+    assert out == capsys.readouterr().out
+    monkeypatch.setattr(cli, "train_model", lambda **opts: {**meta, "success": False})
+    assert cli.main(["train"]) == 1
+
+    calls = []
+
+    def materialize_range(job, start, end, **opts):
+        calls.append((job, start, end, opts))
+        return {"job": job, "run_id": "s", "success": False, "range": f"{start} .. {end}",
+                "seconds": 0.1, "materialized_partitions": {}, "checks": {}}  # fmt: skip
+
+    monkeypatch.setattr(cli, "materialize_range", materialize_range)
+    assert cli.main(["serve", "--end", "2022-12-28", "--no-progress"]) == 1
+    (job, start, end, opts), *_ = calls
+    assert (job, end) == ("serving_job", dt.date(2022, 12, 28))
+    assert start == dt.date(2022, 11, 15)  # 30 sessions: Thanksgiving and 26 Dec are none
+    assert opts == {"log_level": "WARNING", "progress": "off"}
+    assert "== serving_job over 2022-11-15 .. 2022-12-28: run s" in capsys.readouterr().out
+
+    ran = []
+    monkeypatch.setattr(cli, "run_unpartitioned", lambda job, **kw: ran.append((job, kw)) or {
+        "run_id": "b", "success": False, "seconds": 0.1})  # fmt: skip
+    assert cli.main(["backtest-report", "--start", "2021-01-19", "--end", "2022-12-28"]) == 1
+    [(job, kw)] = ran
+    assert job == "backtest_job"
+    assert kw["ops"] == {
+        "backtest_report": {"config": {"start": "2021-01-19", "end": "2022-12-28"}}
+    }
+    assert "== backtest_job: run b  success=False" in capsys.readouterr().out
