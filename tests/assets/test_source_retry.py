@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from alphadag.defs.assets.ingestion import raw_bars, source_fetch_retry
+from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.schema import conform_raw
@@ -57,6 +58,7 @@ def _run(tmp_path, source: FlakySource):
         resources={
             "market_data": FlakyMarketData(),
             "io_manager": ParquetPartitionIOManager(data_root=str(tmp_path)),
+            "alerts": AlertSink(jsonl_path=str(tmp_path / "alerts.jsonl")),
         },
         raise_on_error=False,
     )
@@ -87,3 +89,23 @@ def test_permanent_error_fails_without_retry(tmp_path):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "connection reset" in failure.step_failure_data.error.to_string()
     assert not (tmp_path / "raw_bars" / "2024" / "2024-01-10.parquet").exists()
+
+
+def test_a_configuration_error_fails_at_once_naming_the_range(tmp_path):
+    result = dg.materialize(
+        [raw_bars],
+        partition_key="2024-01-10",
+        resources={
+            # an invalid ticker in ALPHADAG_TICKERS: a configuration error, never transient
+            "market_data": MarketDataResource(source="yfinance", tickers=["AAPL", "bad ticker!"]),
+            "io_manager": ParquetPartitionIOManager(data_root=str(tmp_path)),
+            "alerts": AlertSink(jsonl_path=str(tmp_path / "alerts.jsonl")),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message
+    assert "raw_bars 2024-01-10..2024-01-10 (yfinance source)" in message
+    assert "ticker 'bad ticker!' is not allowed" in message

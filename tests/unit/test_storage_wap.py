@@ -241,3 +241,16 @@ def test_a_full_disk_names_the_path_and_publishes_nothing(small_disk, call: str)
     assert published(root) == before  # nothing replaced, nothing new
     assert not list(root.rglob("*.tmp"))
     assert not list(root.glob(f"{STAGING}/**/*.parquet"))  # a failed staging leaves nothing
+
+
+def test_partitions_written_before_a_column_was_added_still_read(tmp_path: Path) -> None:
+    store = PartitionStore(tmp_path)
+    store.write("raw_bars", D1, pl.DataFrame({"ticker": ["A"], "close": [1.0]}))
+    store.write(
+        "raw_bars", D2, pl.DataFrame({"ticker": ["B"], "close": [2.0], "parse_errors": ["x"]})
+    )
+    got = store.read("raw_bars", [D1, D2])
+    assert got.to_dicts() == [
+        {"ticker": "A", "close": 1.0, "parse_errors": None},
+        {"ticker": "B", "close": 2.0, "parse_errors": "x"},
+    ]

@@ -402,13 +402,19 @@ def _read_files(dataset: str, paths: list[tuple[dt.date, UPath]]) -> pl.DataFram
         missing = next((f"{d}" for d, p in paths if not p.exists()), "?")
         raise FileNotFoundError(f"partition {dataset}/{missing} is missing ({err})") from err
     except Exception as err:
-        # one multi-file read failed: find the file (costs a second read, on this path only)
+        # the multi-file read failed: read file by file (only on this path) to find the one that
+        # cannot be read; if every file reads, their schemas differ (a column added since older
+        # partitions were written): concatenate them with nulls for the missing columns
+        frames = []
         for day, p in paths:
             try:
-                pl.read_parquet(io.BytesIO(p.read_bytes()))
+                frames.append(pl.read_parquet(io.BytesIO(p.read_bytes())))
             except Exception as cause:
                 raise CorruptPartitionError(dataset, day, str(p), cause) from cause
-        raise CorruptPartitionError(dataset, None, str(paths[0][1].parent), err) from err
+        try:
+            return pl.concat(frames, how="diagonal_relaxed")
+        except Exception as cause:
+            raise CorruptPartitionError(dataset, None, str(paths[0][1].parent), cause) from err
 
 
 class _write_errors:

@@ -24,12 +24,13 @@ from alphadag.defs.pipelines.partitions import (
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import Audited
 from alphadag.markdown import markdown_table
-from alphadag.market.ingest import RAW_PARTITION_SCHEMA, fetch_partitions
-from alphadag.market.sources.csv_landing import LandingFileError
-from alphadag.market.sources.errors import PermanentSourceError
+from alphadag.market.ingest import RAW_PARTITION_SCHEMA, read_partitions
+from alphadag.market.sources.csv_landing import record_rejected
+from alphadag.market.sources.errors import TransientSourceError, is_transient_exception
 from alphadag.market.validation import REFERENCE_WINDOW, MoveBounds, validate
 
 source_fetch_retry = dg.RetryPolicy(
@@ -46,20 +47,34 @@ source_fetch_retry = dg.RetryPolicy(
     retry_policy=source_fetch_retry,
     pool="market_data",
 )
-def raw_bars(context: dg.AssetExecutionContext, market_data: MarketDataResource) -> dg.Output:
+def raw_bars(
+    context: dg.AssetExecutionContext, market_data: MarketDataResource, alerts: AlertSink
+) -> dg.Output:
     """Bars exactly as the configured source delivered them, one Parquet file per session.
 
     Rows dated on a non-session inside the fetch window are kept, attributed to the next session.
-    Transient source errors are retried with exponential backoff and jitter; permanent ones fail
-    the run without retry.
+    A landing file that cannot be read (empty, an HTML page, cut mid-line, a truncated Parquet
+    file) is set aside whole: recorded with its reason in the landing directory's
+    _quarantine/manifest.jsonl, listed in this run's metadata (rejected_files) and alerted once
+    (landing_file_rejected); the good files are ingested. Only transient source errors
+    (connection, timeout, rate limit, HTTP 5xx) are retried, with exponential backoff and jitter;
+    configuration errors (an invalid ticker, a bad column map) and permanent source errors fail
+    the run at once.
     """
     days = partition_days(context)
-    source = market_data.get_source()
     started = time.monotonic()
     try:
-        raw = fetch_partitions(source, days)
-    except (PermanentSourceError, LandingFileError) as err:
-        raise dg.Failure(description=str(err), allow_retries=False) from err
+        source = market_data.get_source()
+        fetched = read_partitions(source, days)
+    except Exception as err:
+        if isinstance(err, TransientSourceError) or is_transient_exception(err):
+            raise  # the retry policy tries again after a backoff
+        raise dg.Failure(
+            description=f"raw_bars {days[0]}..{days[-1]} ({market_data.source} source): {err}",
+            allow_retries=False,
+        ) from err
+    raw = fetched.raw
+    _report_rejected(context, market_data, alerts, fetched.rejected, days)
     coverage = source.coverage()
     # rows, tickers, bytes and path of each session come from the IO manager
     add_partition_metadata(
@@ -70,6 +85,10 @@ def raw_bars(context: dg.AssetExecutionContext, market_data: MarketDataResource)
     beyond = sum(not coverage.covers(d) for d in days)
     if len(days) > 1:
         context.log.info(f"raw_bars: {raw.height} rows over {len(days)} sessions, {beyond} beyond")
+    rejected = [
+        {"path": r.path, "fingerprint": r.fingerprint or "", "reason": r.reason}
+        for r in fetched.rejected
+    ]
     return dg.Output(
         raw,
         metadata={  # one fetch for the whole run: true of every session
@@ -77,8 +96,38 @@ def raw_bars(context: dg.AssetExecutionContext, market_data: MarketDataResource)
             "fetch_seconds": round(time.monotonic() - started, 3),
             "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "coverage": f"{coverage.start} .. {coverage.end}",
+            "rejected_files": len(rejected),
+            **(
+                {"rejected": dg.MetadataValue.md(markdown_table(pl.DataFrame(rejected)))}
+                if rejected
+                else {}
+            ),
         },
     )
+
+
+def _report_rejected(context, market_data, alerts, rejected, days) -> None:
+    """Record rejected landing files in the landing quarantine and alert once per new one."""
+    if not rejected:
+        return
+    for r in rejected:
+        context.log.warning(f"raw_bars: {r.reason}; the other files are ingested")
+    new = list(rejected)
+    if market_data.source == "csv":
+        try:  # once per (file, fingerprint): the landing sensor may have recorded it already
+            new = record_rejected(market_data.landing_dir, rejected)
+        except OSError as err:
+            context.log.error(f"raw_bars: could not record rejected files in the quarantine: {err}")
+    for r in new:
+        alerts.send(
+            "landing_file_rejected",
+            r.reason,
+            severity="error",
+            source="raw_bars",
+            path=r.path,
+            fingerprint=r.fingerprint,
+            partitions=[days[0].isoformat(), days[-1].isoformat()],
+        )
 
 
 class BarsValidationConfig(dg.Config):
@@ -96,11 +145,12 @@ class BarsValidationConfig(dg.Config):
             kinds={"polars", "parquet"},
             description="Validated, canonical daily bars (the bars contract), one file per session.",
             freshness_policy=DAILY_FRESHNESS,
+            metadata={"rebuild_job": "ingest_job"},  # with quarantined_bars, never alone
         ),
         "quarantined_bars": dg.AssetOut(
             group_name="ingestion",
             kinds={"polars", "parquet"},
-            metadata={"partition_column": "partition_date"},
+            metadata={"partition_column": "partition_date", "rebuild_job": "ingest_job"},
             description="Rejected raw rows with the rule, value and a reason naming origin, "
             "ticker, date and rule.",
         ),
@@ -148,7 +198,7 @@ def validated_bars(
     current = raw_bars.filter(pl.col("partition_date").is_in(days))
     history = raw_bars.filter(pl.col("partition_date") < min(days))
     res = validate(
-        current.cast(RAW_PARTITION_SCHEMA),
+        _conform(current),
         partition_dates=days,
         history=history,
         bounds=MoveBounds(flag_move=config.flag_move, reject_factor=config.reject_factor),
@@ -221,6 +271,17 @@ def validated_bars(
     yield from session_check_results(
         context, "bars", "quarantine_share", shares, severity=dg.AssetCheckSeverity.WARN
     )
+
+
+def _conform(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw rows in the current raw partition schema; columns added since a partition was
+    written (parse_errors) are null in it."""
+    missing = [
+        pl.lit(None, dtype).alias(c)
+        for c, dtype in RAW_PARTITION_SCHEMA.items()
+        if c not in raw.columns
+    ]
+    return raw.with_columns(missing).select(list(RAW_PARTITION_SCHEMA)).cast(RAW_PARTITION_SCHEMA)
 
 
 def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:

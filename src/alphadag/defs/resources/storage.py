@@ -116,13 +116,18 @@ def _file_metadata(w: WrittenPartition, frame: pl.DataFrame) -> dict:
     return meta
 
 
-def _rebuild_hint(asset: str, day: dt.date | None) -> str:
+def _rebuild_hint(asset: str, day: dt.date | None, job: str | None) -> str:
+    """How to rebuild a stored partition: its job (an asset that cannot be materialized alone,
+    definition metadata rebuild_job) or the asset itself."""
     if day is None:
-        return f"re-materialize {asset}: dg launch --assets {asset}"
+        return f"rebuild it: dg launch --assets {asset}"
+    if job:
+        return (
+            f"rebuild it by re-running that session: "
+            f"alphadag materialize --job {job} --start {day} --end {day}"
+        )
     return (
-        f"rebuild it by re-materializing that session: "
-        f"dg launch --assets {asset} --partition {day.isoformat()} "
-        f"(or alphadag materialize over {day.isoformat()}..{day.isoformat()} with its job)"
+        f"rebuild it by re-materializing that session: dg launch --assets {asset} --partition {day}"
     )
 
 
@@ -236,9 +241,16 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
         try:
             return self._load(context)
         except CorruptPartitionError as err:
+            upstream = context.upstream_output
+            job = (upstream.definition_metadata or {}).get("rebuild_job") if upstream else None
             raise dg.Failure(
-                description=f"{asset}: {err}; {_rebuild_hint(asset, err.day)}",
+                description=f"{asset}: {err}; {_rebuild_hint(asset, err.day, job)}",
                 metadata={"path": dg.MetadataValue.path(err.path)},
+                allow_retries=False,
+            ) from err
+        except FileNotFoundError as err:
+            raise dg.Failure(
+                description=f"{asset}: {err}; materialize it first (or the range it belongs to)",
                 allow_retries=False,
             ) from err
 
