@@ -27,7 +27,7 @@ from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import Audited
 from alphadag.markdown import markdown_table
-from alphadag.models.drift import psi
+from alphadag.models.drift import drift_test
 from alphadag.models.serving import (
     MODEL_SOURCES,
     PREDICTIONS_SCHEMA,
@@ -39,6 +39,10 @@ from alphadag.risk import portfolio_var_cvar, risk_table, simple_returns, top_k_
 RISK_LOOKBACK_SESSIONS = 300
 """Bars partitions read before each session: the 250-return risk window plus the EWMA's seed."""
 
+DRIFT_WINDOW_SESSIONS = 10
+"""Features partitions the drift check pools up to the run's last session: the window length its
+null is calibrated on (``window_sessions`` of :func:`alphadag.models.drift.psi_reference`)."""
+
 
 class PredictionsConfig(dg.Config):
     """Interval coverage, risk model and the drift threshold of the serving batch."""
@@ -47,7 +51,12 @@ class PredictionsConfig(dg.Config):
     vol_method: str = Field("ewma", description="ewma | garch (GARCH(1,1) through arch)")
     risk_window: int = Field(250, description="trailing returns for VaR/CVaR and drawdown")
     top_k: int = Field(5, description="book size of the top-k long portfolio's VaR/CVaR")
-    drift_psi_threshold: float = Field(0.25, description="PSI above which a feature has drifted")
+    drift_min_rows: int = Field(
+        200, ge=1, description="fewest pooled rows of a feature to test it for drift"
+    )
+    drift_alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Benjamini-Hochberg level of the drift test"
+    )
     default_horizon: int = Field(5, description="the baseline's horizon when no model answers")
 
 
@@ -60,7 +69,16 @@ class PredictionsConfig(dg.Config):
     # lineage: the served model comes from return_model's registry aliases, read at run time
     deps=["return_model"],
     ins={
-        "features": dg.AssetIn(),
+        # the run's sessions are scored; the DRIFT_WINDOW_SESSIONS up to the last feed the drift
+        # check (features of sessions before the run, never after it)
+        "features": dg.AssetIn(
+            metadata={"window_optional": True},
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-(DRIFT_WINDOW_SESSIONS - 1),
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        ),
         "bars": dg.AssetIn(
             metadata={"window_optional": True},
             partition_mapping=dg.TimeWindowPartitionMapping(
@@ -87,13 +105,16 @@ class PredictionsConfig(dg.Config):
             "per session.",
             partitions_def=sessions_partitions,
         ),
-        # Unpartitioned on purpose: the PSI compares the run's last session with the model's
-        # training data; per-session PSI over a long backfill would cost more than the scoring.
+        # Unpartitioned on purpose: it tests the window ending at the run's last session against
+        # the model's training data; a test per session of a long backfill would cost more
+        # than the scoring.
         dg.AssetCheckSpec(
             "predictions_feature_drift",
             asset="predictions",
-            description="WARN when a feature's population stability index against the serving "
-            "model's training data exceeds the configured threshold.",
+            description="WARN when a feature's distribution over the last 10 sessions differs "
+            "from the serving model's training rows by more than the training data's own "
+            "10-session windows do (chi-square per feature, Benjamini-Hochberg across features "
+            "at drift_alpha). Passes as 'insufficient sample' below drift_min_rows rows.",
         ),
     ],
 )
@@ -115,6 +136,8 @@ def predictions(
     before its ``trained_through``); backtests use walk-forward predictions instead.
     """
     days = partition_days(context)
+    recent_features = features  # with the drift window's sessions before the run
+    features = features.filter(pl.col("date").is_between(days[0], days[-1]))
     model = resolve_served_model(
         mlflow.client(),
         mlflow.model_name,
@@ -211,7 +234,13 @@ def predictions(
             reasons=list(model.fallback_reasons),
             run_id=context.run_id,
         )
-    yield _drift_check(model.drift_reference, features, days, config.drift_psi_threshold)
+    yield _drift_check(
+        model.drift_reference,
+        recent_features.filter(pl.col("date") <= days[-1]),
+        days[-1],
+        min_rows=config.drift_min_rows,
+        alpha=config.drift_alpha,
+    )
 
 
 def _mean(s: pl.Series) -> float:
@@ -275,7 +304,9 @@ def _contract_outcome(batch: pl.DataFrame, feature_rows: int) -> tuple[bool, dic
     return not problems, {"problems": "; ".join(problems) or "none", "rows": batch.height}
 
 
-def _drift_check(reference, features: pl.DataFrame, days, threshold: float):
+def _drift_check(reference, window: pl.DataFrame, day, *, min_rows: int, alpha: float):
+    """predictions_feature_drift: :func:`alphadag.models.drift.drift_test` of the features'
+    last sessions up to ``day`` (``window``) against the serving model's training rows."""
     if reference is None or reference.height == 0:
         return dg.AssetCheckResult(
             check_name="predictions_feature_drift",
@@ -285,24 +316,32 @@ def _drift_check(reference, features: pl.DataFrame, days, threshold: float):
             "(the baseline, or a model from before drift references were logged)",
             metadata={"evaluated": False},
         )
-    last = features.filter(pl.col("date") == days[-1])
-    scores = psi(reference, last)
-    table = pl.DataFrame(
-        {"feature": list(scores), "psi": list(scores.values())},
-        schema={"feature": pl.String, "psi": pl.Float64},
-    ).sort("psi", descending=True, nulls_last=True)
-    drifted = table.filter(pl.col("psi") > threshold)
+    result = drift_test(reference, window, min_rows=min_rows, alpha=alpha)
+    table = result.table
+    tested = table.filter(pl.col("p_value").is_not_null())
     return dg.AssetCheckResult(
         check_name="predictions_feature_drift",
-        passed=drifted.height == 0,
+        passed=result.passed,
         severity=dg.AssetCheckSeverity.WARN,
+        description=result.describe(),
         metadata={
             "evaluated": True,
-            "session": days[-1].isoformat(),
-            "threshold": threshold,
-            "features_drifted": drifted.height,
-            "max_psi": float(table["psi"].drop_nans().max() or 0.0),
-            "drifted": ", ".join(drifted["feature"].to_list()) or "none",
-            "psi": dg.MetadataValue.md(markdown_table(table.head(15))),
+            "session": day.isoformat(),
+            "window": (
+                f"{result.sessions[0]}..{result.sessions[-1]} ({len(result.sessions)} sessions)"
+                if result.sessions
+                else "none"
+            ),
+            "rows_pooled": int(table["n_current"].max() or 0),
+            "min_rows": min_rows,
+            "alpha": alpha,
+            "null": ", ".join(sorted(set(tested["null"].to_list()))) or "none",
+            "features_tested": tested.height,
+            "features_drifted": len(result.drifted),
+            "features_insufficient": len(result.insufficient),
+            "drifted": ", ".join(result.drifted) or "none",
+            "drift": dg.MetadataValue.md(
+                markdown_table(table.head(15).with_columns(pl.col(pl.Float64).round_sig_figs(3)))
+            ),
         },
     )
