@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
+from mlflow_http import bounds, closed_port_uri, record_http_calls
 
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.models import ModelSpec, fit_pipeline, predict
@@ -408,3 +409,121 @@ def test_model_registry_one_cached_load_with_a_signature_check(
     reg.clear_model_cache()
     with pytest.raises(RuntimeError, match="downloaded twice"):  # the cache was cleared
         models.load(rv.version)
+
+
+# --- integrity: the served bytes are the registered bytes -------------------------------------
+
+
+def _stored_file(models: reg.ModelRegistry, version: int) -> Path:
+    """The skops file of ``version`` in the artifact store (not a downloaded copy)."""
+    root = models.client.get_model_version_download_uri(models.name, str(version))
+    tags = models.client.get_model_version(models.name, str(version)).tags
+    return Path(root.removeprefix("file://"), tags[reg.TAG_MODEL_FILE])
+
+
+def test_registration_records_the_digest_of_the_logged_file(store, ridge, example):
+    import hashlib
+
+    models = reg.ModelRegistry(
+        "integrity-recorded", tracking_uri=store.tracking_uri, artifact_location=store.artifacts
+    )
+    rv = models.register(pipeline=ridge, input_example=example, metrics={}, params={}, tags={})
+    tags = models.client.get_model_version(models.name, str(rv.version)).tags
+    stored = _stored_file(models, rv.version)
+    assert stored.suffix == ".skops" and stored.is_file()
+    assert tags[reg.TAG_MODEL_SHA256] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    mlmodel = stored.parent / "MLmodel"
+    assert tags[reg.TAG_MLMODEL_SHA256] == hashlib.sha256(mlmodel.read_bytes()).hexdigest()
+    run_tags = models.client.get_run(rv.run_id).data.tags  # visible on the run page too
+    assert run_tags[reg.TAG_MODEL_SHA256] == tags[reg.TAG_MODEL_SHA256]
+    reg.clear_model_cache()
+    loaded = models.load(rv.version)
+    assert loaded.model_sha256 == tags[reg.TAG_MODEL_SHA256]
+    with pytest.raises(ValueError, match="digests are computed here"):
+        models.register(
+            pipeline=ridge, input_example=example, metrics={}, params={}, tags={},
+            version_tags={reg.TAG_MODEL_SHA256: "0" * 64},
+        )  # fmt: skip
+
+
+def test_a_model_file_swapped_for_another_versions_is_refused(store, frame, example):
+    models = reg.ModelRegistry(
+        "integrity-swapped", tracking_uri=store.tracking_uri, artifact_location=store.artifacts
+    )
+    kwargs = {"input_example": example, "metrics": {}, "params": {}, "tags": {}}
+    v1 = models.register(pipeline=_fit(frame, "ridge"), **kwargs)
+    v2 = models.register(pipeline=_fit(frame, "hgb"), **kwargs)
+    target, other = _stored_file(models, v1.version), _stored_file(models, v2.version)
+    expected = models.client.get_model_version(models.name, "1").tags[reg.TAG_MODEL_SHA256]
+    target.write_bytes(other.read_bytes())  # a valid skops file, of another version
+    actual = models.client.get_model_version(models.name, "2").tags[reg.TAG_MODEL_SHA256]
+    reg.clear_model_cache()
+    with pytest.raises(reg.ModelIntegrityError) as err:
+        models.load(v1.version)
+    assert (err.value.expected, err.value.actual, err.value.path) == (expected, actual, str(target))
+    assert str(err.value).startswith(
+        f"digest mismatch: integrity-swapped version 1: {target} has sha256 {actual}, "
+        f"expected {expected}"
+    )
+    assert models.load(v2.version).model_sha256 == actual  # the untouched version loads
+
+
+def test_a_version_registered_here_without_its_digest_is_refused(store, ridge, example):
+    models = reg.ModelRegistry(
+        "integrity-untagged", tracking_uri=store.tracking_uri, artifact_location=store.artifacts
+    )
+    rv = models.register(pipeline=ridge, input_example=example, metrics={}, params={}, tags={})
+    models.client.delete_model_version_tag(models.name, str(rv.version), reg.TAG_MODEL_SHA256)
+    reg.clear_model_cache()
+    with pytest.raises(
+        reg.ModelIntegrityError, match="no recorded digest: integrity-untagged"
+    ) as err:
+        models.load(rv.version)
+    assert err.value.expected is None and err.value.path.endswith(".skops")
+
+
+# --- bounded waits on an unreachable server ----------------------------------------------------
+
+HTTP_KEYS = tuple(reg.HTTP_WAIT_DEFAULTS)
+
+
+@pytest.fixture()
+def http_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    return record_http_calls(monkeypatch)
+
+
+def test_the_resource_bounds_mlflow_waits_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    for key in HTTP_KEYS:
+        monkeypatch.setenv(key, "")
+    MlflowResource(tracking_uri=closed_port_uri()).client()  # no request is made
+    assert (
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(),
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get(),
+        MLFLOW_HTTP_REQUEST_TIMEOUT.get(),
+    ) == (2, 1, 10)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    assert reg.bound_http_waits() == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    }
+    MlflowResource(tracking_uri=closed_port_uri()).client()
+    assert (MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(), MLFLOW_HTTP_REQUEST_TIMEOUT.get()) == (5, 60)
+
+
+def test_an_unreachable_registry_raises_naming_its_uri_after_bounded_retries(http_calls):
+    uri = closed_port_uri()
+    models = MlflowResource(tracking_uri=uri).registry()
+    with pytest.raises(reg.RegistryUnavailable, match=f"MLflow server at {uri} did not answer"):
+        models.aliases()
+    assert http_calls and all(c["url"].startswith(uri) for c in http_calls)
+    assert bounds(http_calls) == {(2, 1, 10)}

@@ -1,4 +1,5 @@
-"""models.training: the seed spread of a family with randomness (ridge is deterministic)."""
+"""models.training: the seed spread of a family with randomness (ridge is deterministic), and
+train_and_register against an unreachable registry (it fails before fitting, naming the URI)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from mlflow_http import bounds, closed_port_uri, record_http_calls
 
 from alphadag.features import FEATURE_COLUMNS
 from alphadag.models import ModelSpec, fit_and_evaluate
-from alphadag.models.training import N_SEEDS, seed_spread
+from alphadag.models import training as training_module
+from alphadag.models.registry import ModelRegistry, RegistryUnavailable
+from alphadag.models.training import N_SEEDS, seed_spread, train_and_register
 
 LABEL = "fwd_ret_5d"
 
@@ -57,3 +61,23 @@ def test_a_random_family_reports_mean_and_std_over_three_seeds(training) -> None
 def test_ridge_is_deterministic_no_spread(training) -> None:
     spec = ModelSpec("ridge")
     assert seed_spread(training, spec, horizon=5, feature_columns=FEATURE_COLUMNS) is None
+
+
+def test_an_unreachable_registry_fails_training_before_any_fit(
+    training, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = record_http_calls(monkeypatch)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the user's own value wins
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before the registry answered")
+
+    monkeypatch.setattr(training_module, "train", no_fit)
+    uri = closed_port_uri()
+    with pytest.raises(RegistryUnavailable, match=f"MLflow server at {uri} did not answer"):
+        train_and_register(
+            training, training.head(0), spec=ModelSpec("ridge"), settings=None, cv_folds=0,
+            margin=0.0, k=1.0, registry=ModelRegistry("m", tracking_uri=uri), config_params={},
+            run_tags={},
+        )  # fmt: skip
+    assert calls and bounds(calls) == {(0, 1, 10)}

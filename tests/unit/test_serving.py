@@ -1,16 +1,22 @@
-"""Serving without a registry: interval calibration, the baseline, the signal, PSI, scores."""
+"""Serving: interval calibration, the baseline, the signal, PSI, scores; then the model chain
+against a real temporary registry (SQLite + local artifacts): an untouched champion serves, a
+swapped model file and an unreachable registry fall back with a reason."""
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlflow_http import bounds, closed_port_uri, record_http_calls
 from scipy import stats
 
-from alphadag.models import ModelSpec, build_pipeline
+from alphadag.defs.resources.mlflow_resource import MlflowResource
+from alphadag.models import ModelSpec, build_pipeline, fit_pipeline
+from alphadag.models import registry as reg
 from alphadag.models.drift import psi, psi_reference
 from alphadag.models.scoring import SCORES_SCHEMA, realised_returns, score_predictions
 from alphadag.models.serving import (
@@ -18,7 +24,9 @@ from alphadag.models.serving import (
     ServedModel,
     baseline_model,
     build_predictions,
+    clear_model_cache,
     interval_quantile,
+    resolve_served_model,
     volatility_scale,
 )
 
@@ -267,3 +275,86 @@ def test_scores_never_read_a_close_after_as_of():
     a = realised_returns(preds, bars, days[3])["realised"]
     b = realised_returns(preds, later_changed, days[3])["realised"]
     assert a.to_list() == b.to_list()
+
+
+# --- the model chain against a real registry ----------------------------------------------------
+
+SERVED = ("x1", "x2")
+
+
+def _registered(tmp_path, name: str) -> tuple[reg.ModelRegistry, pl.DataFrame]:
+    """``name`` with versions 1 (ridge, previous) and 2 (hgb, champion) and a session to score."""
+    train = _synthetic(60, 10, 1)
+    models = reg.ModelRegistry(
+        name, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=str(tmp_path / "mlartifacts"),
+    )  # fmt: skip
+    for spec in (ModelSpec("ridge", {}), ModelSpec("hgb", {"max_iter": 10})):
+        models.register(
+            pipeline=fit_pipeline(train, spec, SERVED, "y"), input_example=train.select(SERVED),
+            metrics={}, params={}, tags={}, version_tags={"alphadag.horizon": str(H)},
+        )  # fmt: skip
+    for alias, version in (("previous", "1"), ("champion", "2")):
+        models.client.set_registered_model_alias(name, alias, version)
+    clear_model_cache()
+    return models, _synthetic(1, 10, 2).drop("y")
+
+
+def _resolve(models: reg.ModelRegistry, session: pl.DataFrame) -> ServedModel:
+    return resolve_served_model(
+        models.client, models.name, session, tracking_uri=models.tracking_uri,
+        registry_uri=models.registry_uri, default_horizon=H,
+    )  # fmt: skip
+
+
+def test_an_untouched_champion_serves(tmp_path):
+    models, session = _registered(tmp_path, "served-untouched")
+    model = _resolve(models, session)
+    assert (model.source, model.version, model.fallback_reasons) == ("champion", "2", ())
+    assert build_predictions(session, model, coverage=0.9, risk=None)["model_source"].unique(
+    ).to_list() == ["champion"]  # fmt: skip
+
+
+def test_a_champion_file_swapped_for_another_versions_falls_back_naming_the_digests(tmp_path):
+    models, session = _registered(tmp_path, "served-swapped")
+    files = {}
+    for version in ("1", "2"):
+        mv = models.client.get_model_version(models.name, version)
+        root = models.client.get_model_version_download_uri(models.name, version)
+        files[version] = (
+            Path(root.removeprefix("file://"), mv.tags[reg.TAG_MODEL_FILE]),
+            mv.tags[reg.TAG_MODEL_SHA256],
+        )
+    (champion_file, expected), (previous_file, actual) = files["2"], files["1"]
+    champion_file.write_bytes(previous_file.read_bytes())  # valid skops, the wrong version's
+    clear_model_cache()
+    model = _resolve(models, session)
+    assert (model.source, model.version) == ("previous", "1")
+    (reason,) = model.fallback_reasons
+    assert reason.startswith(
+        "champion (version 2): artifact missing or corrupt: "
+        "digest mismatch: served-swapped version 2: "
+    )
+    assert f"{champion_file} has sha256 {actual}, expected {expected}" in reason
+
+
+@pytest.fixture()
+def http_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    return record_http_calls(monkeypatch)
+
+
+def test_an_unreachable_registry_falls_back_to_the_baseline_after_bounded_retries(
+    http_calls,
+):
+    uri = closed_port_uri()
+    mlflow = MlflowResource(tracking_uri=uri)
+    session = _synthetic(1, 4, 0).drop("y")
+    model = resolve_served_model(
+        mlflow.client(), mlflow.model_name, session, tracking_uri=uri, registry_uri=uri,
+        default_horizon=H,
+    )  # fmt: skip
+    assert model.source == "baseline"
+    (reason,) = model.fallback_reasons
+    assert reason.startswith(f"registry unreachable: the MLflow server at {uri} did not answer")
+    # bounded: 2 retries, backoff factor 1, 10 s per try (MLflow's defaults: 7, 2 and 120 s)
+    assert http_calls and bounds(http_calls) == {(2, 1, 10)}

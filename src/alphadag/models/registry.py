@@ -17,10 +17,22 @@ register its model), ``apply_gate`` (record a gate decision and move the aliases
 ``load(version)``: download, the signature check against the expected input columns (when
 given), the skops load with the project's allow-list, and a per-process LRU cache keyed by
 (registry, name, version). Serving, the champion sensor and the reload check all load through it.
+
+**Integrity.** At registration the sha256 of the skops file and of ``MLmodel`` *as logged* (read
+back from the artifact store once, never re-serialised) are recorded as version tags
+``alphadag.model_sha256`` and ``alphadag.mlmodel_sha256`` (and as run tags), with the file's path
+in ``alphadag.model_file``. ``load`` reads each file's bytes once, hashes them and deserialises
+those same bytes: a file that differs from the registered one, or a version registered here
+whose digest tag is missing, raises :class:`ModelIntegrityError` naming the model, version,
+both digests and the file. **Bounded waits.** :func:`bound_http_waits` gives MLflow's HTTP
+client at most :data:`HTTP_WAIT_DEFAULTS` retries and timeout unless the environment already says
+otherwise; every entry point here applies it, so an unreachable server fails in seconds, not
+minutes, and :class:`RegistryUnavailable` names the URI.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -58,15 +70,24 @@ __all__ = [
     "ALIAS_CHALLENGER",
     "ALIAS_CHAMPION",
     "ALIAS_PREVIOUS",
+    "HTTP_WAIT_DEFAULTS",
     "SKOPS_TRUSTED_TYPES",
+    "TAG_MLMODEL_SHA256",
+    "TAG_MODEL_FILE",
+    "TAG_MODEL_SHA256",
     "LoadedModel",
     "LoggedSpec",
+    "ModelFiles",
+    "ModelIntegrityError",
     "ModelRegistry",
     "PromotionDecision",
     "RegisteredVersion",
+    "RegistryUnavailable",
     "SignatureMismatch",
     "VersionInfo",
     "apply_gate",
+    "bound_http_waits",
+    "check_digests",
     "clear_model_cache",
     "count_trials",
     "decide_promotion",
@@ -79,6 +100,7 @@ __all__ = [
     "log_and_register",
     "pip_requirements",
     "promote_if_better",
+    "read_model_files",
     "signature_inputs",
     "versions_by_alias",
 ]
@@ -94,6 +116,25 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.tree._tree.Tree",
 )
 """Types beyond skops' defaults that the ridge, hgb and random_forest Pipelines contain."""
+
+TAG_MODEL_SHA256 = "alphadag.model_sha256"
+TAG_MLMODEL_SHA256 = "alphadag.mlmodel_sha256"
+TAG_MODEL_FILE = "alphadag.model_file"
+TAG_RUN_ID = "alphadag.run_id"  # set on every version log_and_register registers
+
+HTTP_WAIT_DEFAULTS: Mapping[str, str] = MappingProxyType(
+    {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    }
+)
+"""MLflow's HTTP retries, backoff factor and per-try timeout (s) unless the environment sets them.
+
+MLflow's own defaults (7 retries, factor 2, 120 s per try) make a call to a closed port fail
+after about 4 minutes (247 s measured) and to a server that never answers after about 20
+(8 tries of 120 s plus backoff); these make them fail in 2 to 6 s and about 35 s (measured).
+"""
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
 
@@ -130,6 +171,63 @@ def pip_requirements() -> list[str]:
     return [
         f"{dist}=={_dist_version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy")
     ]
+
+
+def bound_http_waits() -> dict[str, str]:
+    """Bound MLflow's client waits: each of :data:`HTTP_WAIT_DEFAULTS` the environment does not
+    set is set (the user's own values win); returns the effective values.
+
+    MLflow reads these variables on every request, so calling this any time before the first
+    request is enough (the import does not need it). Idempotent.
+
+    >>> sorted(bound_http_waits())  # doctest: +NORMALIZE_WHITESPACE
+    ['MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', 'MLFLOW_HTTP_REQUEST_MAX_RETRIES',
+     'MLFLOW_HTTP_REQUEST_TIMEOUT']
+    """
+    for key, value in HTTP_WAIT_DEFAULTS.items():
+        if not os.environ.get(key, "").strip():
+            os.environ[key] = value
+    return {key: os.environ[key] for key in HTTP_WAIT_DEFAULTS}
+
+
+class RegistryUnavailable(RuntimeError):
+    """The MLflow tracking or registry server did not answer (after the bounded retries)."""
+
+
+def _connection_failure(err: BaseException) -> str | None:
+    """The last error of a connection failure or timeout behind ``err`` (an MlflowException),
+    e.g. ``[Errno 111] Connection refused``; ``None`` if the server answered."""
+    import requests
+
+    seen: BaseException | None = err
+    for _ in range(10):  # the cause chain of an MLflow REST call is short
+        if seen is None:
+            return None
+        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            inner = seen.args[0] if seen.args else seen
+            return str(getattr(inner, "reason", inner)).rsplit(": ", 1)[-1][:200]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextmanager
+def _reaching(uri: str) -> Iterator[None]:
+    """Turn a connection failure of the MLflow client into :class:`RegistryUnavailable`."""
+    try:
+        yield
+    except MlflowException as err:
+        failure = _connection_failure(err)
+        if failure is None:
+            raise
+        waits = bound_http_waits()
+        raise RegistryUnavailable(
+            f"the MLflow server at {uri} did not answer "
+            f"({waits['MLFLOW_HTTP_REQUEST_MAX_RETRIES']} retries, "
+            f"{waits['MLFLOW_HTTP_REQUEST_TIMEOUT']} s per try; last error: {failure}): start "
+            "it or point the tracking URI (ALPHADAG_MLFLOW_URI, the mlflow resource's "
+            "tracking_uri) at a running one; MLFLOW_HTTP_REQUEST_MAX_RETRIES and "
+            "MLFLOW_HTTP_REQUEST_TIMEOUT bound the wait"
+        ) from err
 
 
 @contextmanager
@@ -222,7 +320,8 @@ def log_and_register(
         metrics / params / tags: logged with the run; keys that look like secrets are refused.
         step_metrics: per-step metrics (e.g. walk-forward folds), logged with ``step=i``.
         artifacts: ``{artifact_dir: local_file}`` logged with the run (plots, calibration data).
-        version_tags: tags of the registered version (e.g. what it was trained through).
+        version_tags: tags of the registered version (e.g. what it was trained through); the
+            digest tags (:data:`TAG_MODEL_SHA256` ...) are this function's own.
         alias: the alias pointed at the new version (``None``: none, e.g. for the refit of a
             promoted challenger, which gets ``champion`` from :func:`promote`).
         run_name: a readable run name (e.g. ``ridge h5 2026-12-06T12:00``).
@@ -232,10 +331,17 @@ def log_and_register(
 
     The run is tagged ``mlflow.source.git.commit`` with :func:`git_commit` when it is known.
     The model is saved with skops and :data:`SKOPS_TRUSTED_TYPES`, with :func:`pip_requirements`.
+    The files as logged are read back once and their sha256 recorded on the version and the run
+    (:meth:`ModelFiles.digest_tags`); :meth:`ModelRegistry.load` checks them. Raises
+    :class:`RegistryUnavailable` (naming ``tracking_uri``) when the server does not answer.
     Nothing here touches ``champion``; call :func:`promote_if_better` for that.
     """
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"pipeline must be a fitted sklearn Pipeline, got {type(pipeline)}")
+    reserved = sorted(set(version_tags) & {TAG_MODEL_SHA256, TAG_MLMODEL_SHA256, TAG_MODEL_FILE})
+    if reserved:
+        raise ValueError(f"version_tags must not set {reserved}: the digests are computed here")
+    bound_http_waits()
     for kind, values in (
         ("params", params),
         ("tags", tags),
@@ -251,8 +357,10 @@ def log_and_register(
     predictions = np.asarray(pipeline.predict(example.to_numpy()), dtype=np.float64)
     signature = infer_signature(example, predictions)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
-    experiment_id = ensure_experiment(client, experiment, artifact_location=artifact_location)
+    with _reaching(tracking_uri):
+        experiment_id = ensure_experiment(client, experiment, artifact_location=artifact_location)
     with (
+        _reaching(tracking_uri),
         _uris(tracking_uri, registry_uri),
         mlflow.start_run(experiment_id=experiment_id, tags=run_tags, run_name=run_name) as run,
     ):
@@ -282,8 +390,12 @@ def log_and_register(
             skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
             pip_requirements=pip_requirements(),
         )
+        digests = _logged_digests(info.model_uri)
+        mlflow.set_tags(digests)  # on the run page too
         version = mlflow.register_model(
-            info.model_uri, model_name, tags={"alphadag.run_id": run.info.run_id, **version_tags}
+            info.model_uri,
+            model_name,
+            tags={TAG_RUN_ID: run.info.run_id, **version_tags, **digests},
         )
     if alias is not None:
         client.set_registered_model_alias(model_name, alias, version.version)
@@ -292,6 +404,13 @@ def log_and_register(
         version=int(version.version),
         model_uri=f"models:/{model_name}/{version.version}",
     )
+
+
+def _logged_digests(model_uri: str) -> dict[str, str]:
+    """The digest tags of the model files as they were logged (read back from the store once)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        return read_model_files(local, model_uri).digest_tags()
 
 
 def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
@@ -558,20 +677,140 @@ def load_model(
 def load_pipeline_dir(local: str | os.PathLike[str], model_uri: str = "") -> Pipeline:
     """The Pipeline in a downloaded model directory (see :func:`load_model` for the rules).
 
-    ``model_uri`` only names the model in error messages.
+    ``model_uri`` only names the model in error messages. No digest is checked here; see
+    :meth:`ModelRegistry.load`.
     """
-    local = os.fspath(local)
-    flavor = Model.load(local).flavors.get("sklearn")
-    if flavor is None or flavor.get("serialization_format") != "skops":
-        raise ValueError(f"{model_uri or local} is not an sklearn model saved in the skops format")
-    import skops.io
+    return read_model_files(local, model_uri).pipeline()
 
-    model = skops.io.load(
-        os.path.join(local, flavor["pickled_model"]), trusted=list(SKOPS_TRUSTED_TYPES)
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    """The bytes a load reads from a downloaded model: ``MLmodel`` and the skops file.
+
+    Each file is read once: the digests are of these bytes and :meth:`pipeline` deserialises the
+    same bytes, so nothing can change between the check and the load.
+    """
+
+    model_uri: str
+    mlmodel: bytes
+    model_file: str  # the skops file's path inside the model directory, e.g. model.skops
+    model_bytes: bytes
+    meta: Model
+
+    @property
+    def model_sha256(self) -> str:
+        return hashlib.sha256(self.model_bytes).hexdigest()
+
+    @property
+    def mlmodel_sha256(self) -> str:
+        return hashlib.sha256(self.mlmodel).hexdigest()
+
+    def digest_tags(self) -> dict[str, str]:
+        """The tags registration records: both digests and the skops file's path."""
+        return {
+            TAG_MODEL_SHA256: self.model_sha256,
+            TAG_MLMODEL_SHA256: self.mlmodel_sha256,
+            TAG_MODEL_FILE: self.model_file,
+        }
+
+    def inputs(self) -> list[str] | None:
+        """The signature's input column names (``None`` without a signature)."""
+        signature = self.meta.signature
+        return None if signature is None else list(signature.inputs.input_names())
+
+    def pipeline(self) -> Pipeline:
+        """The Pipeline in :attr:`model_bytes`, loaded with :data:`SKOPS_TRUSTED_TYPES` only."""
+        import skops.io
+
+        model = skops.io.loads(self.model_bytes, trusted=list(SKOPS_TRUSTED_TYPES))
+        if not isinstance(model, Pipeline):
+            raise TypeError(f"{self.model_uri} holds a {type(model).__name__}, not a Pipeline")
+        return model
+
+
+def read_model_files(local: str | os.PathLike[str], model_uri: str = "") -> ModelFiles:
+    """Read ``MLmodel`` and the skops file it names from a downloaded model directory.
+
+    Raises ``ValueError`` for a model that is not an sklearn model in the skops format, or whose
+    ``MLmodel`` names a file outside the directory.
+    """
+    import yaml
+
+    local = os.path.realpath(os.fspath(local))
+    name = model_uri or local
+    with open(os.path.join(local, "MLmodel"), "rb") as f:
+        mlmodel = f.read()
+    meta = Model.from_dict(yaml.safe_load(mlmodel))
+    flavor = meta.flavors.get("sklearn")
+    if flavor is None or flavor.get("serialization_format") != "skops":
+        raise ValueError(f"{name} is not an sklearn model saved in the skops format")
+    path = os.path.realpath(os.path.join(local, flavor["pickled_model"]))
+    if os.path.commonpath([local, path]) != local:
+        raise ValueError(f"{name}'s MLmodel names a model file outside its directory: {path}")
+    with open(path, "rb") as f:
+        model_bytes = f.read()
+    return ModelFiles(
+        model_uri=name,
+        mlmodel=mlmodel,
+        model_file=os.path.relpath(path, local),
+        model_bytes=model_bytes,
+        meta=meta,
     )
-    if not isinstance(model, Pipeline):
-        raise TypeError(f"{model_uri or local} holds a {type(model).__name__}, not a Pipeline")
-    return model
+
+
+class ModelIntegrityError(ValueError):
+    """A version's file is not the bytes recorded at its registration, or it has no record.
+
+    ``expected`` is the recorded sha256 (``None``: no digest tag), ``actual`` the sha256 of the
+    bytes read from ``path`` (where the file is stored).
+    """
+
+    def __init__(
+        self, *, name: str, version: int, path: str, tag: str, expected: str | None, actual: str
+    ) -> None:
+        self.name, self.version, self.path = name, version, path
+        self.expected, self.actual = expected, actual
+        if expected is None:
+            message = (
+                f"no recorded digest: {name} version {version} was registered by alphadag "
+                f"without a {tag} tag, so {path} (sha256 {actual}) cannot be verified; "
+                "retrain to register a version with one"
+            )
+        else:
+            message = (
+                f"digest mismatch: {name} version {version}: {path} has sha256 {actual}, "
+                f"expected {expected} (version tag {tag}); the file is not the one registered"
+            )
+        super().__init__(message)
+
+
+def check_digests(
+    files: ModelFiles, tags: Mapping[str, str], *, name: str, version: int, location: str
+) -> None:
+    """Raise :class:`ModelIntegrityError` unless ``files`` hash to the digests in ``tags``.
+
+    ``tags`` are the version's tags; ``location`` is where its files are stored (named in the
+    message with the file). A version registered by :func:`log_and_register` (tag
+    ``alphadag.run_id``) must carry both digests; a version registered by another tool without
+    them has nothing to compare with and passes.
+    """
+    where = location.rstrip("/")
+    for tag, path, actual in (
+        (TAG_MODEL_SHA256, files.model_file, files.model_sha256),
+        (TAG_MLMODEL_SHA256, "MLmodel", files.mlmodel_sha256),
+    ):
+        expected = tags.get(tag)
+        if expected is None and TAG_RUN_ID not in tags:
+            continue
+        if expected != actual:
+            raise ModelIntegrityError(
+                name=name,
+                version=version,
+                path=f"{where}/{path}",
+                tag=tag,
+                expected=expected,
+                actual=actual,
+            )
 
 
 def signature_inputs(local: str | os.PathLike[str]) -> list[str] | None:
@@ -618,6 +857,7 @@ class LoadedModel:
         run_id: str,
         tags: Mapping[str, str],
         tracking_uri: str | None,
+        model_sha256: str = "",
     ) -> None:
         self.name = name
         self.version = version
@@ -626,6 +866,7 @@ class LoadedModel:
         self.inputs = inputs
         self.run_id = run_id
         self.tags = MappingProxyType(dict(tags))
+        self.model_sha256 = model_sha256  # of the skops bytes that were deserialised
         self._tracking_uri = tracking_uri
         self._frames: dict[str, pl.DataFrame | None] = {}
         self._lock = threading.Lock()
@@ -703,6 +944,7 @@ class ModelRegistry:
         self.experiment = experiment
         self.artifact_location = artifact_location
         self._client = client
+        bound_http_waits()
 
     @property
     def client(self) -> MlflowClient:
@@ -728,8 +970,13 @@ class ModelRegistry:
         return apply_gate(self.client, self.name, **kwargs)
 
     def aliases(self) -> dict[str, int]:
-        """``{alias: version}`` (empty if the model does not exist yet)."""
-        return versions_by_alias(self.client, self.name)
+        """``{alias: version}`` (empty if the model does not exist yet).
+
+        Raises :class:`RegistryUnavailable` (naming the registry URI) if the server does not
+        answer within the bounded retries (:func:`bound_http_waits`).
+        """
+        with _reaching(self.registry_uri):
+            return versions_by_alias(self.client, self.name)
 
     def count_trials(self) -> int:
         return count_trials(self.client, self.name)
@@ -783,7 +1030,9 @@ class ModelRegistry:
         """Version ``version``, downloaded and loaded once per process (LRU of
         :data:`CACHE_SIZE`), its signature checked against ``expected_columns`` when given.
 
-        Only skops-format sklearn Pipelines load, with :data:`SKOPS_TRUSTED_TYPES`.
+        Only skops-format sklearn Pipelines load, with :data:`SKOPS_TRUSTED_TYPES`, and only if
+        the bytes read hash to the digests recorded at registration (:func:`check_digests`;
+        :class:`ModelIntegrityError` otherwise); the bytes hashed are the bytes deserialised.
         """
         key = (self.registry_uri, self.name, int(version))
         with _LOADED_LOCK:
@@ -791,22 +1040,28 @@ class ModelRegistry:
             if model is not None:
                 _LOADED.move_to_end(key)
         if model is None:
-            mv = self.client.get_model_version(self.name, str(version))
+            with _reaching(self.registry_uri):
+                mv = self.client.get_model_version(self.name, str(version))
             uri = f"models:/{self.name}/{int(version)}"
             with tempfile.TemporaryDirectory() as tmp:
                 local = download_model(
                     uri, tmp, tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
                 )
-                inputs = signature_inputs(local)
-                pipeline = load_pipeline_dir(local, uri)
+                files = read_model_files(local, uri)
+            tags = dict(mv.tags or {})
+            check_digests(
+                files, tags, name=self.name, version=int(version), location=self._location(uri)
+            )
+            inputs = files.inputs()
             model = LoadedModel(
                 name=self.name,
                 version=int(version),
-                pipeline=pipeline,
+                pipeline=files.pipeline(),
                 inputs=None if inputs is None else tuple(inputs),
                 run_id=mv.run_id,
-                tags=mv.tags or {},
+                tags=tags,
                 tracking_uri=self.tracking_uri,
+                model_sha256=files.model_sha256,
             )
             with _LOADED_LOCK:
                 _LOADED[key] = model
@@ -821,3 +1076,11 @@ class ModelRegistry:
                     f"{list(model.inputs)[:5]}..., expected {list(expected_columns)[:5]}..."
                 )
         return model
+
+    def _location(self, uri: str) -> str:
+        """Where the version's files are stored (the artifact store URI), for messages."""
+        version = uri.rsplit("/", 1)[-1]
+        try:
+            return self.client.get_model_version_download_uri(self.name, version)
+        except Exception:  # only a message depends on it
+            return uri

@@ -9,6 +9,11 @@ its raw sources are: :func:`~alphadag.models.feature_matrix` computes it from th
 skops file loads with the project's allow-list,
 and the model predicts a finite number for every row of the session. The first failure moves to
 the next candidate and is recorded as a reason (``"champion: artifact missing or corrupt: ..."``).
+The bytes loaded must hash to the sha256 recorded when the version was registered: a model file
+swapped for another (even a valid one of another version) is a fallback whose reason names the
+model, version, file, and the expected and actual digests (``"champion (version 3): artifact
+missing or corrupt: digest mismatch: ..."``). An unreachable registry is a fallback within seconds, not minutes: MLflow's
+client retries and timeout are bounded (:func:`alphadag.models.registry.bound_http_waits`).
 When both registry candidates fail, the **baseline** scores the session: ``y_pred =
 logret_20 * horizon / 20`` (the trailing 20-session log return scaled to the horizon, 0 in
 warm-up; the momentum baseline every model is compared with at training time) with a
@@ -175,6 +180,11 @@ def _load_version(
     )
     try:
         loaded = models.load(version)
+    except registry.ModelIntegrityError as err:  # whole: the digests and path are the point
+        kind = "unverifiable artifact" if err.expected is None else "artifact missing or corrupt"
+        raise _Unusable(f"{kind}: {err}") from err
+    except registry.RegistryUnavailable as err:
+        raise _Unusable(f"registry unreachable: {err}") from err
     except Exception as err:
         raise _Unusable(f"artifact missing or corrupt: {_first_line(err)}") from err
     if not loaded.inputs:
@@ -211,16 +221,24 @@ def resolve_served_model(
     """The first candidate of ``aliases`` that can score ``features``, else the baseline.
 
     ``client`` is an ``MlflowClient`` of the registry. Each failure (registry unreachable, alias
-    missing, artifact missing or corrupt, signature not matching the features' columns, a
-    prediction that fails or is not finite) becomes a reason in ``fallback_reasons``.
+    missing, artifact missing or corrupt, model file not the registered bytes, signature not
+    matching the features' columns, a prediction that fails or is not finite) becomes a reason
+    in ``fallback_reasons``. MLflow's HTTP waits are bounded first
+    (:func:`~alphadag.models.registry.bound_http_waits`; the environment's own values win).
     """
     from alphadag.models import registry
 
+    models = registry.ModelRegistry(  # bounds MLflow's HTTP waits (the environment's win)
+        name, tracking_uri=tracking_uri, registry_uri=registry_uri, client=client
+    )
     reasons: list[str] = []
     try:
-        by_alias = registry.versions_by_alias(client, name)
+        by_alias = models.aliases()
+    except registry.RegistryUnavailable as err:  # names the URI, the bounds and the last error
+        reasons.append(f"registry unreachable: {err}")
+        return baseline_model(default_horizon, _feature_columns(features), reasons)
     except Exception as err:
-        reasons.append(f"registry unreachable: {_first_line(err)}")
+        reasons.append(f"registry unreachable at {registry_uri}: {_first_line(err)}")
         return baseline_model(default_horizon, _feature_columns(features), reasons)
     for alias in aliases:
         version = by_alias.get(alias)

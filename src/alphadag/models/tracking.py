@@ -3,8 +3,10 @@
 :func:`log_run` is what the ``backtest_report`` asset calls: one run in ``experiment`` with the
 given params (stringified), finite metrics, tags and artifacts (files or whole directories), in
 the stores named by the URIs and nowhere else (the fluent API is pointed at them only for the
-call, as :mod:`alphadag.models.registry` does). Keys that look like secrets are refused. No
-dagster here; MLflow telemetry is off.
+call, as :mod:`alphadag.models.registry` does). Keys that look like secrets are refused. MLflow's
+HTTP retries and timeout are bounded (:func:`~alphadag.models.registry.bound_http_waits`), and
+an unreachable server raises :class:`~alphadag.models.registry.RegistryUnavailable` naming the
+URI. No dagster here; MLflow telemetry is off.
 """
 
 from __future__ import annotations
@@ -61,12 +63,15 @@ def log_run(
 
     for kind, values in (("params", params), ("metrics", metrics), ("tags", tags)):
         registry._check_no_secrets(kind, values)
+    registry.bound_http_waits()
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
-    experiment_id = registry.ensure_experiment(
-        client, experiment, artifact_location=artifact_location
-    )
+    with registry._reaching(tracking_uri):
+        experiment_id = registry.ensure_experiment(
+            client, experiment, artifact_location=artifact_location
+        )
     finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
     with (
+        registry._reaching(tracking_uri),
         registry._uris(tracking_uri, registry_uri),
         mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)) as run,
     ):

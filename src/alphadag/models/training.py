@@ -372,7 +372,9 @@ def train_and_register(
     ``champion``; on a refusal with a champion, the champion's own spec is refitted and
     registered as its refresh. Each registered version must reload through ``registry.load``
     and reproduce its predictions; only then are the decision and aliases applied (otherwise
-    :attr:`TrainOutcome.ok` is false and nothing moves).
+    :attr:`TrainOutcome.ok` is false and nothing moves). The registry is asked for its aliases
+    before anything is fitted: an unreachable one raises
+    :class:`~alphadag.models.registry.RegistryUnavailable` (naming its URI) within seconds.
     """
     import datetime as dt
 
@@ -380,8 +382,8 @@ def train_and_register(
     from alphadag.models.oos import BASELINE_COLUMNS, oos_ic_metrics, oos_ic_table
 
     now = now or dt.datetime.now(dt.UTC)
+    aliases = registry.aliases()  # first: an unreachable registry fails before any fit
     trained = train(training, spec, cv_folds=cv_folds)
-    aliases = registry.aliases()
     champion = aliases.get("champion")
     logged, champion_note = _logged_champion(registry, champion)
     champion_series = _champion_series(logged, training, settings, spec, oos)

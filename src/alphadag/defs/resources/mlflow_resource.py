@@ -32,7 +32,21 @@ def _sqlite_path(uri: str) -> Path | None:
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """MLflow tracking and registry configuration (local SQLite store by default)."""
+    """MLflow tracking and registry configuration (local SQLite store by default).
+
+    Bounded waits: before the first call to a tracking server, MLflow's HTTP client is given
+    at most 2 retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES=2), a backoff factor of 1
+    (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1) and 10 s per try (MLFLOW_HTTP_REQUEST_TIMEOUT=10).
+    A closed port then fails in 2 to 6 s (measured; MLflow's defaults: 247 s) and a server that
+    never answers in about 35 s (MLflow's defaults: about 20 minutes): serving falls back to
+    the baseline with a reason and training stops before fitting, naming the URI. A value
+    already set in the environment wins (set it on the run worker and the daemon to wait
+    longer, e.g. for a rate-limited server).
+
+    Integrity: every registered version records the sha256 of its skops file and MLmodel (version
+    tags alphadag.model_sha256, alphadag.mlmodel_sha256, alphadag.model_file; also on the run),
+    and every load checks the bytes it deserialises against them.
+    """
 
     tracking_uri: str = Field("sqlite:///.alphadag/mlflow.db", description="MLflow tracking URI")
     registry_uri: str | None = Field(None, description="model registry URI (default: tracking)")
@@ -54,8 +68,12 @@ class MlflowResource(dg.ConfigurableResource):
 
     def client(self) -> MlflowClient:
         """A client bound to this resource's tracking and registry stores."""
-        from alphadag.models.registry import MlflowClient  # sets the offline defaults first
+        from alphadag.models.registry import (  # sets the offline defaults first
+            MlflowClient,
+            bound_http_waits,
+        )
 
+        bound_http_waits()  # before any call: MLflow reads them on every request
         for uri in {self.tracking_uri, self.resolved_registry_uri}:
             path = _sqlite_path(uri)
             if path is not None:
