@@ -12,7 +12,14 @@ variable                    default                               meaning
 ``ALPHADAG_MLFLOW_URI``     ``sqlite:///.alphadag/mlflow.db``     MLflow tracking (and registry) URI
 ``ALPHADAG_MLFLOW_ARTIFACTS`` ``.alphadag/mlartifacts``           artifact root of a new experiment
 ``ALPHADAG_CHAMPION_RERUNS`` ``5``                                latest sessions a new champion re-serves
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` ``2`` (MLflow's: 7)           MLflow client retries per request
+``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`` ``1`` (MLflow's: 2)        retry n >= 2 waits factor * 2^(n-1) s
+``MLFLOW_HTTP_REQUEST_TIMEOUT`` ``10`` (MLflow's: 120)            seconds per try (connect and read)
 ==========================  ====================================  ======================================
+
+The ``MLFLOW_HTTP_REQUEST_*`` values are MLflow's own variables; alphadag sets each one the
+environment leaves unset before its first MLflow call
+(``alphadag.models.registry.bound_http_waits``), so an unreachable server fails in seconds.
 
 Secrets never go here: they are read by resources through ``dg.EnvVar`` (the alert webhook,
 ``ALPHADAG_ALERT_WEBHOOK_URL``, is one).
