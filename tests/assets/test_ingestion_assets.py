@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import io
 import itertools
-import os
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +26,7 @@ from run_results import metadata_values as _meta
 
 from alphadag.defs.assets.ingestion import raw_bars
 from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.market.calendar import sessions
 from alphadag.market.schema import BARS_SCHEMA, QUARANTINE_SCHEMA
@@ -523,9 +524,10 @@ def test_a_failing_session_never_replaces_its_published_bars(run_job, data_root,
     assert not (Path(data_root) / "_staging").exists()
 
 
-def _unparseable_landing(tmp_path: Path) -> tuple[MarketDataResource, Path]:
+def _landing_with_a_broken_file(tmp_path: Path) -> tuple[MarketDataResource, Path]:
     landing = tmp_path / "landing"
     landing.mkdir()
+    _vendor_csv(landing / "MSFT.csv", ["2024-01-02", "2024-01-03"], 370.0)
     bad = landing / "AAPL.csv"
     bad.write_text("Date,Adj Close\n2024-01-02,185.6\nnot-a-date,186.0\n")
     market_data = MarketDataResource(
@@ -534,34 +536,54 @@ def _unparseable_landing(tmp_path: Path) -> tuple[MarketDataResource, Path]:
     return market_data, bad
 
 
-def test_raw_bars_raises_a_non_retryable_failure_naming_the_file(tmp_path):
-    market_data, bad = _unparseable_landing(tmp_path)
-    context = dg.build_asset_context(partition_key="2024-01-02")
-    with pytest.raises(dg.Failure) as info:
-        raw_bars(context, market_data=market_data)
-    assert info.value.allow_retries is False
-    assert str(bad) in info.value.description
-    assert "not-a-date" in info.value.description
+def test_a_broken_landing_file_is_set_aside_and_the_good_ones_ingested(
+    run_job, data_root, tmp_path
+):
+    market_data, bad = _landing_with_a_broken_file(tmp_path)
+    alerts = AlertSink(jsonl_path=str(tmp_path / "alerts.jsonl"))
+    result = run_job(
+        "ingest_job",
+        data_root,
+        "2024-01-02",
+        "2024-01-03",
+        market_data=market_data,
+        resources={"alerts": alerts},
+    )
 
-
-def test_permanent_source_error_fails_the_step_without_retry(run_ingest, data_root, tmp_path):
-    market_data, bad = _unparseable_landing(tmp_path)
-    result = run_ingest(data_root, "2024-01-02", market_data=market_data)
-
-    assert not result.success
+    assert result.success
     step_events = [e.event_type_value for e in result.all_events if e.step_key == "raw_bars"]
     assert "STEP_UP_FOR_RETRY" not in step_events
-    assert step_events.count("STEP_START") == 1
-    failure = result.failure_data_for_node("raw_bars")
-    assert failure is not None and failure.user_failure_data is not None
-    assert str(bad) in failure.user_failure_data.description
-    assert not os.path.exists(os.path.join(data_root, "raw_bars"))
+    for day in (D(2024, 1, 2), D(2024, 1, 3)):
+        assert _read(data_root, "bars", day)["ticker"].to_list() == ["MSFT"]
+    (raw,) = [m for m in _materializations(result, "raw_bars") if m.partition == "2024-01-02"]
+    meta = _meta(raw)
+    assert meta["rejected_files"] == 1
+    (rejected,) = meta["rejected"]
+    assert rejected["path"] == str(bad) and "not-a-date" in rejected["reason"]
+    sent = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [(a["kind"], a["path"]) for a in sent] == [("landing_file_rejected", str(bad))]
+    assert "not-a-date" in sent[0]["message"]
+    manifest = bad.parent / "_quarantine" / "manifest.jsonl"
+    (entry,) = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert entry["path"] == str(bad) and Path(entry["copy"]).read_bytes() == bad.read_bytes()
+
+    # the same broken file in the next run: recorded once, alerted once
+    again = run_job(
+        "ingest_job", data_root, "2024-01-03", market_data=market_data, resources={"alerts": alerts}
+    )
+    assert again.success
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
+    assert len(manifest.read_text().splitlines()) == 1
 
 
-def test_raw_bars_attributes_an_off_calendar_row_to_the_next_session(market):
+def test_raw_bars_attributes_an_off_calendar_row_to_the_next_session(market, tmp_path):
     """Direct invocation: the Sunday copy is delivered in Monday's partition, not dropped."""
     context = dg.build_asset_context(partition_key="2024-03-11")
-    out = raw_bars(context, market_data=market(faults=["off_calendar_date:EEE:2024-03-11"]))
+    out = raw_bars(
+        context,
+        market_data=market(faults=["off_calendar_date:EEE:2024-03-11"]),
+        alerts=AlertSink(jsonl_path=str(tmp_path / "alerts.jsonl")),
+    )
     frame = out.value
     assert frame.height == N_TICKERS + 1
     assert frame["partition_date"].unique().to_list() == [D(2024, 3, 11)]

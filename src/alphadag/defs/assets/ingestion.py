@@ -97,11 +97,7 @@ def raw_bars(
             "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "coverage": f"{coverage.start} .. {coverage.end}",
             "rejected_files": len(rejected),
-            **(
-                {"rejected": dg.MetadataValue.md(markdown_table(pl.DataFrame(rejected)))}
-                if rejected
-                else {}
-            ),
+            **({"rejected": dg.MetadataValue.json(rejected)} if rejected else {}),
         },
     )
 
