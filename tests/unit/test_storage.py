@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alphadag.market.storage import (
-    CorruptPartitionError,
     PartitionStore,
     PartitionWriteError,
     WrittenPartition,
@@ -138,7 +137,7 @@ def test_write_many_failing_midway_keeps_the_old_files_and_no_temp_file(
         raise OSError(28, "No space left on device", path)
 
     monkeypatch.setattr(storage_mod, "_syncfs", disk_full)
-    with pytest.raises(PartitionWriteError, match="writing bars failed at .*No space left") as err:
+    with pytest.raises(PartitionWriteError, match=r"writing bars failed at .*No space left") as err:
         store.write_many("bars", {D1: bars(1), D2: bars(2)})
     assert err.value.permanent and err.value.errno == 28
     assert {d: store.path("bars", d).read_bytes() for d in (D1, D2)} == before
