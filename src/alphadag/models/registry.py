@@ -674,13 +674,16 @@ def load_model(
         return load_pipeline_dir(local, model_uri)
 
 
-def load_pipeline_dir(local: str | os.PathLike[str], model_uri: str = "") -> Pipeline:
+def load_pipeline_dir(local: str | os.PathLike[str] | ModelFiles, model_uri: str = "") -> Pipeline:
     """The Pipeline in a downloaded model directory (see :func:`load_model` for the rules).
 
-    ``model_uri`` only names the model in error messages. No digest is checked here; see
-    :meth:`ModelRegistry.load`.
+    ``local`` is the directory, or its files already read (:class:`ModelFiles`: what
+    :meth:`ModelRegistry.load` passes once their digests are checked, so the bytes deserialised
+    are the bytes hashed). ``model_uri`` only names the model in error messages. The one
+    deserialiser of the registry: every load goes through it.
     """
-    return read_model_files(local, model_uri).pipeline()
+    files = local if isinstance(local, ModelFiles) else read_model_files(local, model_uri)
+    return files.pipeline()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1056,7 +1059,7 @@ class ModelRegistry:
             model = LoadedModel(
                 name=self.name,
                 version=int(version),
-                pipeline=files.pipeline(),
+                pipeline=load_pipeline_dir(files, uri),
                 inputs=None if inputs is None else tuple(inputs),
                 run_id=mv.run_id,
                 tags=tags,

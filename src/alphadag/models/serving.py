@@ -12,8 +12,9 @@ the next candidate and is recorded as a reason (``"champion: artifact missing or
 The bytes loaded must hash to the sha256 recorded when the version was registered: a model file
 swapped for another (even a valid one of another version) is a fallback whose reason names the
 model, version, file, and the expected and actual digests (``"champion (version 3): artifact
-missing or corrupt: digest mismatch: ..."``). An unreachable registry is a fallback within seconds, not minutes: MLflow's
-client retries and timeout are bounded (:func:`alphadag.models.registry.bound_http_waits`).
+missing or corrupt: digest mismatch: ..."``). An unreachable registry is a fallback within
+seconds, not minutes: MLflow's client retries and timeout are bounded
+(:func:`alphadag.models.registry.bound_http_waits`).
 When both registry candidates fail, the **baseline** scores the session: ``y_pred =
 logret_20 * horizon / 20`` (the trailing 20-session log return scaled to the horizon, 0 in
 warm-up; the momentum baseline every model is compared with at training time) with a
