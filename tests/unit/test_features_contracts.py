@@ -34,7 +34,7 @@ def _close_only(bars: pl.DataFrame, ticker: str) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def ohlcv_bars() -> pl.DataFrame:
     src = SyntheticSource(n_tickers=4, start=START, end=END, seed=5)
-    return src.fetch(src.start, src.end).drop("origin")
+    return src.fetch(src.start, src.end).drop("origin", "parse_errors")
 
 
 @pytest.fixture(scope="module")
