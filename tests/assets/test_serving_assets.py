@@ -164,6 +164,12 @@ def test_champion_scores_every_ticker_with_intervals_and_risk(run_job, data_root
     )
     (drift,) = checks["predictions_feature_drift"].values()  # unpartitioned: the last session
     assert drift.partition is None and metadata_values(drift)["evaluated"] is True
+    # a small universe: 10 sessions of len(TICKERS) rows are under drift_min_rows (200), so the
+    # check passes and says why instead of firing on noise
+    drift_meta = metadata_values(drift)
+    assert drift.passed and "insufficient sample" in drift.description
+    assert drift_meta["rows_pooled"] == 10 * len(TICKERS) < drift_meta["min_rows"] == 200
+    assert drift_meta["features_tested"] == 0 and drift_meta["features_drifted"] == 0
     assert read_alerts(alerts.jsonl_path) == []
     mats = {m.partition: metadata_values(m) for m in materializations(result, "predictions")}
     assert sorted(mats) == served
@@ -173,6 +179,7 @@ def test_champion_scores_every_ticker_with_intervals_and_risk(run_job, data_root
         # the served sessions lie in the test segment, after every training label: out of sample
         assert meta["model_trained_through"] == through and through < SERVE[0]
         assert meta["rows_in_sample"] == 0 and meta["rows"] == len(TICKERS)
+        assert meta["published"] is True and "staged_path" not in meta
         assert meta["path"].endswith(f"{key}.parquet")
         width = _batch(data_root, key, key).select((pl.col("y_hi") - pl.col("y_lo")).mean()).item()
         assert meta["mean_interval_width"] == pytest.approx(width)
