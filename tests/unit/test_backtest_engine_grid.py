@@ -41,7 +41,7 @@ def test_each_combination_equals_run_backtest(seed, tickers, stops):
     kw = dict(cash=50_000.0, commission=0.001, sizing="equal_weight" if tickers > 1 else "all_in")
     if stops:
         kw.update(stop_loss=0.05, take_profit=0.08, drawdown_limit=0.2, cooldown=10)
-    g = run_grid(bars, strategies.SmaCross, fast=[2, 5, 9], slow=[9, 20], **kw)
+    g = run_grid(bars, strategies.SmaCross, fast=[2, 5, 9], slow=[9, 20], maximize=None, **kw)
     assert g.stats.select("fast", "slow").rows() == [(2, 9), (2, 20), (5, 9), (5, 20), (9, 20)]
     assert g.equity.shape == (5, bars["date"].n_unique())
     for i, (fast, slow) in enumerate(g.stats.select("fast", "slow").rows()):
@@ -55,7 +55,7 @@ def test_each_combination_equals_run_backtest(seed, tickers, stops):
 def test_other_strategies_and_errors():
     bars = _bars(1)
     g = run_grid(bars, strategies.RsiReversion, cash=1e4, commission=0.0, period=[5, 14],
-                 lower=[25.0, 30.0])  # fmt: skip
+                 lower=[25.0, 30.0], maximize=None)  # fmt: skip
     assert g.stats.height == 4
     single = run_backtest(bars, strategies.RsiReversion(period=14, lower=30.0), cash=1e4,
                           commission=0.0)  # fmt: skip

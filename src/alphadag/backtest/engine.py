@@ -5,7 +5,8 @@ fills at bar ``t+1``'s open (its close when the open is null); commission on bot
 all-in sizing buys the largest whole number of shares whose cost plus commission fits in cash;
 long-only unless ``allow_short``; open trades are closed at the last bar's close. Risk controls
 (stops, weight and leverage caps, a drawdown circuit breaker) and volatility-target sizing are
-keyword knobs. :func:`run_grid` runs a whole parameter grid of one strategy in one batch.
+keyword knobs. :func:`run_grid` runs a whole parameter grid of one strategy in one batch,
+skipping the combinations the strategy rejects or a constraint excludes, best first.
 
 Speed: bars are laid out on a ``(sessions, tickers)`` grid from their sorted ``(ticker, date)``
 runs (a reshape when every ticker has every session), the built-in strategies compute their
@@ -16,10 +17,13 @@ backtesting.py and vectorbt.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import inspect
 import itertools
 import math
-from collections.abc import Callable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +34,16 @@ from alphadag.backtest import _sim
 from alphadag.backtest.stats import ANNUAL_SESSIONS, Stats, compute_stats
 from alphadag.backtest.strategies import Strategy
 
-__all__ = ["BacktestResult", "GridResult", "run_backtest", "run_grid"]
+__all__ = [
+    "BacktestResult",
+    "GridPlan",
+    "GridResult",
+    "parse_constraint",
+    "plan_grid",
+    "rank_order",
+    "run_backtest",
+    "run_grid",
+]
 
 _EXIT_REASONS = np.array(_sim.EXIT_REASONS, dtype=object)
 
@@ -436,16 +449,204 @@ def _result(
     return BacktestResult(stats=stats, equity=equity_frame, trades=trades)
 
 
+Constraint = Callable[[Mapping[str, Any]], bool]
+"""A grid constraint: a combination's parameters (with the strategy's defaults) -> keep it?"""
+
+_OPERATORS: dict[type, Callable[..., Any]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Add: operator.add, ast.Sub: operator.sub,
+    ast.Mult: operator.mul, ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod, ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
+}  # fmt: skip
+
+
+def parse_constraint(text: str) -> Constraint:
+    """A constraint from an expression over parameter names, e.g. ``"fast < slow"`` or
+    ``"fast * 2 <= slow and period != 10"``: comparisons (chains too), ``and or not``,
+    ``+ - * / // %``, numbers, strings, ``True``/``False``. Nothing else (no calls, attributes
+    or subscripts): the text is parsed, never ``eval``-ed. A name that is not a parameter of the
+    combination raises ``ValueError`` when the constraint is applied.
+
+    >>> keep = parse_constraint("fast < slow")
+    >>> keep({"fast": 5, "slow": 20}), keep({"fast": 20, "slow": 20})
+    (True, False)
+    >>> parse_constraint("fast.real < 3")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: constraint 'fast.real < 3': Attribute is not allowed (use names, numbers, ...
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(
+            f"a constraint is a non-empty expression such as 'fast < slow', got {text!r}"
+        )
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ValueError(f"constraint {text!r} is not an expression: {e.msg}") from None
+    allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.BinOp, ast.Compare,
+               ast.Name, ast.Load, ast.Constant, *_OPERATORS)  # fmt: skip
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed) or (
+            isinstance(node, ast.Constant) and not isinstance(node.value, int | float | str)
+        ):
+            raise ValueError(
+                f"constraint {text!r}: {type(node).__name__} is not allowed (use names, numbers, "
+                "comparisons, and/or/not, + - * / // %)"
+            )
+
+    def value(node: ast.AST, params: Mapping[str, Any]) -> Any:
+        if isinstance(node, ast.Expression):
+            return value(node.body, params)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in params:
+                raise ValueError(
+                    f"constraint {text!r} names {node.id!r}, which is not a parameter; "
+                    f"known: {sorted(params)}"
+                )
+            return params[node.id]
+        if isinstance(node, ast.BoolOp):
+            parts = (value(v, params) for v in node.values)
+            return all(parts) if isinstance(node.op, ast.And) else any(parts)
+        if isinstance(node, ast.UnaryOp):
+            return _OPERATORS[type(node.op)](value(node.operand, params))
+        if isinstance(node, ast.BinOp):
+            return _OPERATORS[type(node.op)](value(node.left, params), value(node.right, params))
+        if not isinstance(node, ast.Compare):  # the walk above leaves no other node
+            raise ValueError(f"constraint {text!r}: cannot evaluate {type(node).__name__}")
+        left = value(node.left, params)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = value(comparator, params)
+            if not _OPERATORS[type(op)](left, right):
+                return False
+            left = right
+        return True
+
+    return _Expression(text.strip(), lambda params: bool(value(tree, params)))
+
+
+@dataclass(frozen=True)
+class _Expression:
+    """A parsed constraint: called like any constraint, its ``text`` names it in a reason."""
+
+    text: str
+    keep: Constraint = field(repr=False)
+
+    def __call__(self, params: Mapping[str, Any]) -> bool:
+        return self.keep(params)
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """The combinations of a grid that will run (``params``, with their built ``strategies``)
+    and those that will not: ``skipped`` pairs of ``(params, reason)``."""
+
+    params: list[dict[str, Any]]
+    strategies: list[Strategy]
+    skipped: list[tuple[dict[str, Any], str]]
+
+
+def _defaults(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword defaults of a strategy class (or factory), for a constraint to read."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return {}
+    return {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def plan_grid(
+    strategy: Callable[..., Strategy],
+    combinations: Iterable[Mapping[str, Any]],
+    *,
+    constraint: Constraint | str | None = None,
+) -> GridPlan:
+    """Split ``combinations`` into the strategies to run and the skipped ones, with why.
+
+    A combination is skipped when ``constraint`` (a callable on the combination's parameters
+    merged over the strategy's defaults, or an expression for :func:`parse_constraint`) is
+    false, or when building the strategy raises ``ValueError`` (its own check, e.g.
+    ``SmaCross`` with ``fast >= slow``). A ``TypeError`` (an unknown parameter name) is not a
+    combination's fault: it propagates. Raises ``ValueError`` listing the reasons when every
+    combination is skipped.
+
+    >>> from alphadag.backtest.strategies import SmaCross
+    >>> plan = plan_grid(SmaCross, [{"fast": 5, "slow": 5}, {"fast": 5, "slow": 20}])
+    >>> [p for p in plan.params], plan.skipped
+    ([{'fast': 5, 'slow': 20}], [({'fast': 5, 'slow': 5}, 'fast (5) must be shorter than slow (5)')])
+    """
+    if isinstance(constraint, str):
+        constraint = parse_constraint(constraint)
+    defaults = _defaults(strategy) if constraint is not None else {}
+    kept, built, skipped = [], [], []
+    for combination in combinations:
+        params = dict(combination)
+        if constraint is not None and not constraint({**defaults, **params}):
+            name = (
+                repr(constraint.text)
+                if isinstance(constraint, _Expression)
+                else getattr(constraint, "__name__", "")
+            )
+            skipped.append((params, f"excluded by the constraint {name}".rstrip()))
+            continue
+        try:
+            built.append(strategy(**params))
+        except ValueError as e:
+            skipped.append((params, str(e)))
+            continue
+        kept.append(params)
+    if not kept:
+        name = getattr(strategy, "__name__", repr(strategy))
+        shown = "; ".join(
+            f"{', '.join(f'{k}={v}' for k, v in p.items())}: {why}" for p, why in skipped[:10]
+        )
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        raise ValueError(
+            f"no parameter combination is valid for {name} ({len(skipped)} skipped): "
+            f"{shown or 'the grid is empty'}{more}"
+        )
+    return GridPlan(params=kept, strategies=built, skipped=skipped)
+
+
+def rank_order(values: Sequence[float]) -> list[int]:
+    """Indices of ``values`` from the highest to the lowest, NaN/None last, ties in input order.
+
+    >>> rank_order([0.5, float("nan"), 1.2, 0.5])
+    [2, 0, 3, 1]
+    """
+
+    def key(i: int) -> tuple[bool, float]:
+        v = values[i]
+        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        return (missing, 0.0 if missing else -float(v))
+
+    return sorted(range(len(values)), key=key)
+
+
+_STAT_NAMES = tuple(f.name for f in dataclasses.fields(Stats))
+
+
 @dataclass(frozen=True)
 class GridResult:
-    """``stats``: one row per parameter combination (the parameters, then every :class:`Stats`
-    field); ``equity``: the ``(combinations, sessions)`` equity curves; ``dates`` the sessions;
-    :meth:`result` the full :class:`BacktestResult` of one combination (built on demand)."""
+    """``stats``: one row per combination that ran (the parameters, every :class:`Stats` field,
+    then ``best``), sorted by ``maximize`` from the highest (NaN last; combination order when
+    ``maximize`` is None); ``best`` marks the first row when its ``maximize`` value is a number
+    (:attr:`best` its index, else None). ``equity``: the ``(combinations, sessions)`` equity
+    curves in the same row order; ``dates`` the sessions; ``skipped``: the parameters of each
+    combination that did not run and its ``reason`` (the strategy's error or the constraint);
+    :meth:`result` the full :class:`BacktestResult` of one row (built on demand)."""
 
     stats: pl.DataFrame
     equity: np.ndarray
     dates: pl.Series
     _build: Callable[[int], BacktestResult] = field(repr=False)
+    skipped: pl.DataFrame = field(default_factory=pl.DataFrame)
+    maximize: str | None = None
+    best: int | None = None
 
     def result(self, i: int) -> BacktestResult:
         """The :class:`BacktestResult` of row ``i`` of :attr:`stats`."""
@@ -476,24 +677,41 @@ def run_grid(
     target_vol: float = 0.15,
     vol_window: int = 20,
     benchmark: pl.DataFrame | None = None,
+    constraint: Constraint | str | None = None,
+    maximize: str | None = "sharpe",
     **params: Sequence[Any],
 ) -> GridResult:
     """:func:`run_backtest` of ``strategy(**combination)`` for every combination of ``params``
     (their Cartesian product, in keyword order), in one batch: the bars are laid out once, each
     combination's signals come from the strategy's ``signal_grid`` (numpy) on dense bars, and
     one parallel numba call simulates all combinations. Each combination's numbers equal its
-    :func:`run_backtest` (same knobs, same conventions). Combinations the strategy rejects (e.g.
-    ``SmaCross`` with ``fast >= slow``) are skipped.
+    :func:`run_backtest` (same knobs, same conventions).
+
+    - Combinations the strategy rejects (its ``ValueError``, e.g. ``SmaCross`` with ``fast >=
+      slow``) or that ``constraint`` excludes (a callable on the combination's parameters over
+      the strategy's defaults, or an expression such as ``"fast < slow"``, see
+      :func:`parse_constraint`) are skipped and listed with the reason in ``skipped``; only a
+      grid where every combination is skipped raises (``ValueError`` listing why).
+    - The rows are sorted by the :class:`Stats` field ``maximize``, highest first (default
+      ``"sharpe"``: return per unit of risk, comparable across combinations that trade more or
+      less; NaN, e.g. no trade, last), and the first is marked ``best``; ``maximize=None``
+      keeps the combinations in keyword order. The test segment is not the place to choose.
 
     >>> import datetime as dt
     >>> from alphadag.backtest.strategies import SmaCross
     >>> bars = pl.DataFrame({"ticker": "A", "date": [dt.date(2024, 1, 1) + dt.timedelta(i)
     ...                      for i in range(60)], "close": [10.0 + (i % 17) for i in range(60)]})
-    >>> g = run_grid(bars, SmaCross, cash=1e4, commission=0.0, fast=[2, 3], slow=[3, 8])
-    >>> g.stats.select("fast", "slow").rows()
-    [(2, 3), (2, 8), (3, 8)]
+    >>> g = run_grid(bars, SmaCross, cash=1e4, commission=0.0, fast=[2, 3], slow=[3, 8],
+    ...              maximize=None)
+    >>> g.stats.select("fast", "slow").rows(), g.skipped.rows()
+    ([(2, 3), (2, 8), (3, 8)], [(3, 3, 'fast (3) must be shorter than slow (3)')])
     >>> g.result(1).stats == run_backtest(bars, SmaCross(2, 8), cash=1e4, commission=0.0).stats
     True
+    >>> best = run_grid(bars, SmaCross, cash=1e4, commission=0.0, fast=[2, 3], slow=[3, 8],
+    ...                 constraint="slow - fast >= 2")
+    >>> best.stats.filter("best").select("fast", "slow").rows() == best.stats[:1].select(
+    ...     "fast", "slow").rows(), best.skipped.height
+    (True, 2)
     """
     _check(bars, cash=cash, commission=commission, sizing=sizing)
     risk = _risk_args(
@@ -503,16 +721,17 @@ def run_grid(
     )  # fmt: skip
     if not params:
         raise ValueError("run_grid needs at least one parameter list, e.g. fast=[5, 10]")
+    if maximize is not None and maximize not in _STAT_NAMES:
+        raise ValueError(f"maximize must be a Stats field or None, got {maximize!r}; known: "
+                         f"{', '.join(_STAT_NAMES)}")  # fmt: skip
     names = list(params)
-    combos, strategies_ = [], []
-    for values in itertools.product(*(list(v) for v in params.values())):
-        try:
-            strategies_.append(strategy(**dict(zip(names, values, strict=True))))
-        except ValueError:
-            continue
-        combos.append(values)
-    if not combos:
-        raise ValueError("no parameter combination is valid for this strategy")
+    plan = plan_grid(
+        strategy,
+        (dict(zip(names, v, strict=True)) for v in itertools.product(*map(list, params.values()))),
+        constraint=constraint,
+    )
+    combos = [tuple(p[name] for name in names) for p in plan.params]
+    strategies_ = plan.strategies
     layout = _Layout(bars)
     fill, close, high, low, vol = _grids(layout, sizing=sizing, vol_window=vol_window)
     targets = np.empty((len(combos), layout.n, layout.m))
@@ -548,7 +767,24 @@ def run_grid(
         stats = _stats(layout, equity[c], tr, te, tx, size, ep, xp, commissions, buy_hold,
                        strat.warmup, bench)  # fmt: skip
         rows.append(stats.to_dict())
+    order = list(range(len(rows))) if maximize is None else rank_order([r[maximize] for r in rows])
+    best = None
+    if maximize is not None and math.isfinite(rows[order[0]][maximize]):
+        best = 0
     table = pl.concat(
         [pl.DataFrame(combos, schema=names, orient="row"), pl.DataFrame(rows)], how="horizontal"
+    )[order].with_columns(pl.Series("best", [i == best for i in range(len(order))]))
+    skipped = pl.DataFrame(
+        [(*(p.get(n) for n in names), why) for p, why in plan.skipped],
+        schema=[*names, "reason"],
+        orient="row",
     )
-    return GridResult(stats=table, equity=equity, dates=layout.dates, _build=build)
+    return GridResult(
+        stats=table,
+        equity=equity[order],
+        dates=layout.dates,
+        _build=lambda i: build(order[i]),
+        skipped=skipped,
+        maximize=maximize,
+        best=best,
+    )
