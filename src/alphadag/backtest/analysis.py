@@ -1,28 +1,172 @@
-"""Information-coefficient analysis of model predictions against realised forward returns.
+"""Analysis of backtests: the figures table of runs and the IC analysis of model predictions.
 
-:func:`ic_analysis` lines up each prediction ``y_pred`` dated ``t`` with the realised log return
-from ``t``'s close to the close ``horizon`` sessions later (of the same ticker, as the
-``fwd_ret_{h}d`` labels are defined), and reports per date the cross-sectional Pearson IC and the
-Spearman rank IC (average ranks for ties), then for each: mean, standard deviation, ICIR (per
-date), the Newey-West t-stat, standard error and p-value of the mean (lag = ``horizon``: the
-forward returns of consecutive dates overlap, so the naive ``mean / std * sqrt(n)`` is not
-reported), the 95% block-bootstrap interval and the share of dates with a positive IC; and the
-hit rate over all scored rows. All of it comes from :mod:`alphadag.models.ic`, the one IC
-implementation that training metrics and ``prediction_scores`` use too. The forward return reads
-the future on purpose: it is the outcome the prediction is scored on, never an input.
+:func:`analysis_table` gives one row per run (and the benchmark's, when given) with the figures a
+quant reads first, in the order of :data:`ANALYSIS_COLUMNS` (name, label, unit): return, risk,
+excess return and information ratio with and without costs, drawdown and trade durations,
+average win/loss, Omega, turnover. The numbers are :class:`~alphadag.backtest.Stats` fields,
+exact; every one is defined once in :mod:`alphadag.backtest.stats`. :func:`format_analysis`
+rounds them for display (the CLI, the HTML report). The benchmark-relative columns are ``nan``
+unless the runs got ``run_backtest(..., benchmark=)``.
+
+:func:`ic_analysis` scores model predictions against realised forward returns: it lines up each
+prediction ``y_pred`` dated ``t`` with the realised log return from ``t``'s close to the close
+``horizon`` sessions later (of the same ticker, as the ``fwd_ret_{h}d`` labels are defined), and
+reports per date the cross-sectional Pearson IC and the Spearman rank IC (average ranks for ties),
+then for each: mean, standard deviation, ICIR (per date), the Newey-West t-stat, standard error and
+p-value of the mean (lag = ``horizon``: the forward returns of consecutive dates overlap, so the
+naive ``mean / std * sqrt(n)`` is not reported), the 95% block-bootstrap interval and the share of
+dates with a positive IC; and the hit rate over all scored rows. All of it comes from
+:mod:`alphadag.models.ic`, the one IC implementation that training metrics and
+``prediction_scores`` use too. The forward return reads the future on purpose: it is the outcome
+the prediction is scored on, never an input.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 
+from alphadag.backtest.stats import Stats
 from alphadag.models.ic import MIN_TICKERS, daily_ic, hit_rate, ic_figures
 
-__all__ = ["ICAnalysis", "ic_analysis"]
+__all__ = [
+    "ANALYSIS_COLUMNS",
+    "AnalysisColumn",
+    "ICAnalysis",
+    "analysis_table",
+    "format_analysis",
+    "ic_analysis",
+]
+
+
+class AnalysisColumn(NamedTuple):
+    """A column of :func:`analysis_table`: the :class:`Stats` field, its label and unit."""
+
+    name: str
+    label: str
+    unit: str
+
+
+ANALYSIS_COLUMNS: tuple[AnalysisColumn, ...] = tuple(
+    AnalysisColumn(*c)
+    for c in (
+        ("total_return_pct", "Total return", "%"),
+        ("total_return_gross_pct", "Total return before costs", "%"),
+        ("benchmark_return_pct", "Benchmark return", "%"),
+        ("return_ann_pct", "Annualised return", "% a year"),
+        ("volatility_ann_pct", "Annualised volatility", "% a year"),
+        ("sharpe", "Sharpe", "ratio"),
+        ("sortino", "Sortino", "ratio"),
+        ("calmar", "Calmar", "ratio"),
+        ("omega", "Omega (threshold 0)", "ratio"),
+        ("max_drawdown_pct", "Max drawdown", "%"),
+        ("max_drawdown_duration_sessions", "Max drawdown duration", "sessions"),
+        ("avg_drawdown_duration_sessions", "Avg drawdown duration", "sessions"),
+        ("excess_return_ann_pct", "Excess return (ann.), with costs", "% a year"),
+        ("information_ratio", "Information ratio, with costs", "ratio"),
+        ("excess_max_drawdown_pct", "Excess max drawdown, with costs", "% points"),
+        ("excess_return_ann_gross_pct", "Excess return (ann.), without costs", "% a year"),
+        ("information_ratio_gross", "Information ratio, without costs", "ratio"),
+        ("excess_max_drawdown_gross_pct", "Excess max drawdown, without costs", "% points"),
+        ("benchmark_alpha_ann_pct", "Alpha vs benchmark (ann.)", "% a year"),
+        ("benchmark_beta", "Beta vs benchmark", "ratio"),
+        ("n_trades", "Trades", "trades"),
+        ("win_rate_pct", "Win rate", "%"),
+        ("avg_win_pct", "Avg win", "%"),
+        ("avg_loss_pct", "Avg loss", "%"),
+        ("avg_trade_duration_sessions", "Avg trade duration", "sessions"),
+        ("median_trade_duration_sessions", "Median trade duration", "sessions"),
+        ("profit_factor", "Profit factor", "ratio"),
+        ("exposure_pct", "Exposure", "%"),
+        ("turnover", "Turnover", "x equity a year"),
+        ("commissions", "Commissions", "currency"),
+        ("sharpe_bt", "Sharpe (backtesting.py, geometric)", "ratio"),
+    )
+)
+"""The columns of :func:`analysis_table` after ``run, role``, in order (all :class:`Stats`
+fields, defined in :mod:`alphadag.backtest.stats`)."""
+
+_DECIMALS = {"%": 2, "% a year": 2, "% points": 2, "ratio": 3, "sessions": 1, "currency": 2}
+_DECIMALS.update({"x equity a year": 2, "trades": 0})
+
+
+def _stats_of(run: Any) -> Stats:
+    stats = getattr(run, "stats", run)
+    if not isinstance(stats, Stats):
+        raise TypeError(f"expected a BacktestResult or Stats, got {type(run).__name__}")
+    return stats
+
+
+def analysis_table(
+    results: Mapping[str, Any],
+    benchmark: Any | None = None,
+    *,
+    benchmark_name: str = "benchmark",
+) -> pl.DataFrame:
+    """The analysis table: one row per run of ``results`` (``{name: BacktestResult or Stats}``),
+    then ``benchmark``'s (a result or stats, e.g. buy-and-hold of the index) when given.
+
+    Columns: ``run``, ``role`` (``strategy`` | ``benchmark``), then :data:`ANALYSIS_COLUMNS`'
+    names, exact (Float64; ``n_trades`` Int64). Round with :func:`format_analysis` to show it.
+
+    >>> import datetime as dt
+    >>> from alphadag.backtest import run_backtest, strategies
+    >>> bars = pl.DataFrame({"ticker": "A", "date": [dt.date(2024, 1, d) for d in (2, 3, 4, 5)],
+    ...                      "close": [10.0, 11.0, 12.0, 11.0]})
+    >>> r = run_backtest(bars, strategies.BuyAndHold(), cash=100.0, commission=0.0)
+    >>> t = analysis_table({"hold": r})
+    >>> t.select("run", "role", "total_return_pct", "n_trades").rows()
+    [('hold', 'strategy', 0.0, 1)]
+    """
+    if not results:
+        raise ValueError("results is empty: pass at least one {name: BacktestResult}")
+    entries = [(name, "strategy", _stats_of(run)) for name, run in results.items()]
+    if benchmark is not None:
+        entries.append((benchmark_name, "benchmark", _stats_of(benchmark)))
+    rows = [
+        {"run": name, "role": role, **{c.name: getattr(s, c.name) for c in ANALYSIS_COLUMNS}}
+        for name, role, s in entries
+    ]
+    schema = {"run": pl.String, "role": pl.String}
+    schema.update({c.name: pl.Float64 for c in ANALYSIS_COLUMNS})
+    schema["n_trades"] = pl.Int64
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _show(value: Any, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:,.{_DECIMALS[unit]}f}"
+
+
+def format_analysis(table: pl.DataFrame, *, labels: bool = True) -> pl.DataFrame:
+    """``table`` (from :func:`analysis_table`) as strings rounded for display: percentages and
+    currency to 2 decimals, ratios to 3, durations to 1; ``-`` where undefined. With ``labels``
+    the columns are named ``label [unit]``.
+
+    >>> t = pl.DataFrame({"run": ["a"], "sharpe": [1.23456], "omega": [float("nan")]})
+    >>> format_analysis(t).row(0)
+    ('a', '1.235', '-')
+    >>> format_analysis(t).columns
+    ['run', 'Sharpe [ratio]', 'Omega (threshold 0) [ratio]']
+    """
+    units = {c.name: c for c in ANALYSIS_COLUMNS}
+    out = []
+    for name in table.columns:
+        col = units.get(name)
+        if col is None:
+            out.append(table[name].cast(pl.String))
+            continue
+        shown = [_show(v, col.unit) for v in table[name].to_list()]
+        out.append(pl.Series(f"{col.label} [{col.unit}]" if labels else name, shown, pl.String))
+    return pl.DataFrame(out)
 
 
 @dataclass(frozen=True)

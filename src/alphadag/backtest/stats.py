@@ -13,6 +13,7 @@ are negative; ``nan`` where a figure is undefined (no trades, no benchmark, zero
 field                           unit                 formula
 ==============================  ===================  ================================================
 total_return_pct                %                    ``100 (E_last / E_0 - 1)``
+equity_final                    currency             ``E_last``
 total_return_gross_pct          %                    ``100 (G_last / G_0 - 1)`` (before commissions)
 return_ann_pct                  % a year             ``100 ((prod(1 + r))^(A / N) - 1)`` (geometric)
 cagr_pct                        % a year             ``100 ((E_last / E_0)^(1 / calendar years) - 1)``
@@ -60,9 +61,9 @@ A trade's return is net of both commissions; ``*_bt`` and the remaining fields (
 volatility), which is lower than the arithmetic ``sharpe`` (e.g. 0.859 against 1.097 on the
 same run). The excess figures follow Qlib's risk analysis (``mode="sum"``: arithmetic mean of
 the daily excess, its drawdown on the cumulated sum), except that the cumulated excess starts
-at 0, so a loss on the first step is a drawdown. ``information_ratio`` is ``nan`` when the
-excess returns do not vary (a strategy equal to its benchmark). The gross fields are ``nan``
-unless ``compute_stats`` gets ``gross_equity``.
+at 0, so a loss on the first step is a drawdown. ``sharpe`` and ``information_ratio`` are
+``nan`` when the returns (the excess returns) do not vary beyond rounding, e.g. a strategy equal
+to its benchmark. The gross fields are ``nan`` unless ``compute_stats`` gets ``gross_equity``.
 
 >>> import numpy as np
 >>> s = compute_stats(equity=np.array([100.0, 110.0, 99.0]), trade_pnl=np.array([-1.0]),
@@ -83,7 +84,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit
 
-__all__ = ["ANNUAL_SESSIONS", "Stats", "compute_stats"]
+__all__ = ["ANNUAL_SESSIONS", "Stats", "compute_stats", "gross_equity_curve"]
 
 ANNUAL_SESSIONS = 252
 
@@ -299,14 +300,22 @@ def _returns(curve: np.ndarray) -> np.ndarray:
         return curve[1:] / curve[:-1] - 1.0
 
 
+def _annualised_ratio(mean: float, std: float, scale: float) -> float:
+    """``mean / std * sqrt(252)``, or nan when ``std`` is zero or mere rounding noise: below
+    ``1e-9`` of ``scale`` (the returns' mean size: constant returns have no spread) or below
+    ``1e-12`` (a price ratio's own rounding is ~1e-16)."""
+    if not std > max(1e-9 * scale, 1e-12):
+        return math.nan
+    return mean / std * math.sqrt(ANNUAL_SESSIONS)
+
+
 def _sharpe_sortino(r: np.ndarray, rf_daily: float) -> tuple[float, float]:
     """Arithmetic Sharpe and Sortino of the finite daily returns ``r`` (annualised)."""
     if r.size < 2:
         return math.nan, math.nan
     over = r - rf_daily
     mean = float(over.mean())
-    std = float(r.std(ddof=1))
-    sharpe = mean / std * math.sqrt(ANNUAL_SESSIONS) if std > 0 else math.nan
+    sharpe = _annualised_ratio(mean, float(r.std(ddof=1)), float(np.abs(r).mean()))
     downside = math.sqrt(float(np.mean(np.minimum(over, 0.0) ** 2)))
     if downside > 0:
         sortino = mean / downside * math.sqrt(ANNUAL_SESSIONS)
@@ -346,11 +355,9 @@ def _excess(r: np.ndarray, bench: np.ndarray) -> tuple[float, float, float]:
     max_dd = float((cum - np.maximum.accumulate(cum)).min())
     ir = math.nan
     if x.size > 1:
-        std = float(x.std(ddof=1))
         # a strategy that is its benchmark: the excess is rounding noise, the ratio undefined
         scale = max(float(np.abs(r[ok]).mean()), float(np.abs(bench[ok]).mean()))
-        if std > 1e-9 * scale:
-            ir = mean / std * math.sqrt(ANNUAL_SESSIONS)
+        ir = _annualised_ratio(mean, float(x.std(ddof=1)), scale)
     return mean * ANNUAL_SESSIONS * 100.0, ir, max_dd * 100.0
 
 
@@ -374,6 +381,26 @@ def _regression(equity: np.ndarray, bench: np.ndarray | None) -> tuple[float, fl
     beta = float(dx @ (y - y.mean())) / var
     alpha = float(y.mean() - beta * x.mean())
     return alpha * ANNUAL_SESSIONS * 100.0, beta
+
+
+def gross_equity_curve(
+    equity: np.ndarray, charged_bar: np.ndarray, commission: np.ndarray
+) -> np.ndarray:
+    """The equity before costs: ``equity`` plus every commission charged up to each close.
+
+    ``charged_bar`` is the session index at which each ``commission`` was paid (a trade's entry
+    commission at its entry bar, its exit commission at its exit bar).
+
+    >>> gross_equity_curve(np.array([100.0, 99.0, 108.0]), np.array([1, 2]), np.array([1.0, 1.0]))
+    array([100., 100., 110.])
+    """
+    equity = np.asarray(equity, dtype=np.float64)
+    paid = np.bincount(
+        np.asarray(charged_bar, dtype=np.int64),
+        weights=np.asarray(commission, dtype=np.float64),
+        minlength=equity.size,
+    )
+    return equity + np.cumsum(paid[: equity.size])
 
 
 def compute_stats(
@@ -471,7 +498,9 @@ def compute_stats(
         if gross_equity is not None:
             excess_gross = _excess(_returns(gross_equity), benchmark_returns)
     total_gross = (
-        (gross_equity[-1] / gross_equity[0] - 1.0) * 100.0 if gross_equity is not None else math.nan
+        (gross_equity[-1] - gross_equity[0]) / gross_equity[0] * 100.0
+        if gross_equity is not None
+        else math.nan
     )
     won = pnl > 0
     lost = pnl < 0
