@@ -66,9 +66,14 @@ def test_json_single_ticker_file_equals_the_engine(spy_csv, capsys):
     assert out["settings"]["sizing"] == "all_in" and out["settings"]["cash"] == 10_000
     (run,) = out["runs"]
     assert run["params"] == {"fast": 10, "slow": 20}
+    bars = read_bars(spy_csv)
+    # the CLI's benchmark: equal-weight buy-and-hold of the same bars with the same costs
+    hold = run_backtest(bars, strategies.BuyAndHold(), cash=10_000, commission=0.002,
+                        sizing="equal_weight")  # fmt: skip
     expected = run_backtest(
-        read_bars(spy_csv), strategies.SmaCross(fast=10, slow=20), cash=10_000, commission=0.002
-    )
+        bars, strategies.SmaCross(fast=10, slow=20), cash=10_000, commission=0.002,
+        benchmark=hold.equity.select("date", pl.col("equity").alias("close")),
+    )  # fmt: skip
     assert run["stats"] == pytest.approx(_nan_to_none(expected.stats.to_dict()))
     assert run["stats"]["n_trades"] > 0
 
