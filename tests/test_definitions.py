@@ -29,6 +29,7 @@ ASSET_KEYS = [
     "raw_bars",
     "return_model",
     "training_set",
+    "var_backtest",
 ]
 ASSET_CHECK_KEYS = [
     "bars:bars_gx_suite",
@@ -42,6 +43,7 @@ ASSET_CHECK_KEYS = [
     "predictions:predictions_feature_drift",
     "predictions:predictions_model_source",
     "return_model:return_model_reloads",
+    "var_backtest:var_backtest_passes",
 ]
 JOB_NAMES = [
     "backtest_job",
@@ -63,10 +65,11 @@ JOB_ASSETS = {
         "predictions",
         "quarantined_bars",
         "raw_bars",
+        "var_backtest",
     ],
     "features_job": ["features", "labels"],
     "ingest_job": ["bars", "quarantined_bars", "raw_bars"],
-    "serving_job": ["prediction_scores", "predictions"],
+    "serving_job": ["prediction_scores", "predictions", "var_backtest"],
     "train_job": ["oos_predictions", "return_model", "training_set"],
 }
 SCHEDULE_NAMES = ["daily_schedule", "train_job_weekly_schedule"]
@@ -136,6 +139,7 @@ def test_partitioned_assets_use_the_xnys_sessions(defs):
         "labels",
         "predictions",
         "prediction_scores",
+        "var_backtest",
     }
     for spec in specs:
         assert spec.partitions_def == sessions_partitions, spec.key

@@ -143,3 +143,84 @@ def test_constraint_expression_semantics():
     assert not c({"fast": 2, "slow": 4, "period": 3})
     assert not c({"fast": 2, "slow": 5, "period": 5})
     assert parse_constraint("name != 'x' and -fast < 0")({"name": "y", "fast": 1})
+
+
+def _cli(tmp_path, *argv: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from alphadag.cli import main
+
+    path = tmp_path / "panel.parquet"
+    if not path.exists():
+        _bars(tickers=3).write_parquet(path)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["backtest", "--bars", str(path), "--strategy", "sma_cross", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_grid_skips_ranks_and_marks_the_best(tmp_path):
+    import json
+
+    code, out, err = _cli(tmp_path, "--param", "fast=5,10,20", "--param", "slow=10,30",
+                          "--constraint", "slow - fast != 20", "--json", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [r["params"] for r in doc["runs"]] == [{"fast": 5, "slow": 10}, {"fast": 5, "slow": 30},
+                                                   {"fast": 20, "slow": 30}]  # fmt: skip
+    assert doc["skipped"] == [
+        {"params": {"fast": 10, "slow": 10}, "reason": "fast (10) must be shorter than slow (10)"},
+        {"params": {"fast": 10, "slow": 30},
+         "reason": "excluded by the constraint 'slow - fast != 20'"},
+        {"params": {"fast": 20, "slow": 10}, "reason": "fast (20) must be shorter than slow (10)"},
+    ]  # fmt: skip
+    sharpe = [r["stats"]["sharpe"] for r in doc["runs"]]
+    ranks = [r["rank"] for r in doc["runs"]]
+    assert sorted(ranks) == [1, 2, 3] and doc["maximize"] == "sharpe"
+    assert [sharpe[i] for i in sorted(range(3), key=ranks.__getitem__)] == sorted(
+        sharpe, reverse=True
+    )
+    assert doc["best"] == ranks.index(1)
+
+    code, text, _ = _cli(tmp_path, "--param", "fast=5,10,20", "--param", "slow=10,30",
+                         "--maximize", "total_return_pct", "--no-progress")  # fmt: skip
+    assert code == 0
+    assert "ranked by total_return_pct, best first" in text
+    lines = [line for line in text.splitlines() if line.startswith(("  *", "   ")) and "." in line]
+    assert lines[0].startswith("  *")  # the first row is the best
+    assert "skipped 2 combination(s):" in text
+    assert "sma_cross(fast=20,slow=10): fast (20) must be shorter than slow (10)" in text
+
+
+def test_cli_grid_errors(tmp_path):
+    code, _, err = _cli(tmp_path, "--param", "fast=30,40", "--param", "slow=10,20")
+    assert code == 2 and "no parameter combination is valid for SmaCross (4 skipped)" in err
+    assert "fast=40, slow=20: fast (40) must be shorter than slow (20)" in err
+    code, _, err = _cli(tmp_path, "--param", "fast=5,10", "--constraint", "fast < slwo")
+    assert code == 2 and "names 'slwo', which is not a parameter" in err
+    code, _, err = _cli(tmp_path, "--param", "fast=5,10", "--constraint", "open('x')")
+    assert code == 2 and "Call is not allowed" in err
+    code, _, err = _cli(tmp_path, "--param", "fast=5,10", "--maximize", "Sharpe")
+    assert code == 2 and "--maximize 'Sharpe' is not a stats field" in err
+
+
+def test_cli_topk_dropout_is_sized_by_weight_and_needs_predictions(tmp_path):
+    import json
+
+    bars = _bars(tickers=4)
+    bars.write_parquet(tmp_path / "panel.parquet")
+    momentum = pl.col("close").pct_change(20).over("ticker", order_by="date")
+    bars.select("date", "ticker", momentum.alias("y_pred")).write_parquet(tmp_path / "p.parquet")
+    base = ("--strategy", "topk_dropout")
+    code, _, err = _cli(tmp_path, *base)
+    assert code == 2 and "topk_dropout needs --predictions FILE" in err
+    code, out, err = _cli(tmp_path, *base, "--predictions", str(tmp_path / "p.parquet"),
+                          "--param", "k=2", "--param", "n_drop=1,2,3", "--json")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["settings"]["sizing"] == "weight"
+    assert [r["params"]["n_drop"] for r in doc["runs"]] == [1, 2]
+    assert doc["skipped"] == [
+        {"params": {"k": 2, "n_drop": 3}, "reason": "n_drop (3) cannot exceed k (2)"}
+    ]

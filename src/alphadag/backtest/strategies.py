@@ -50,6 +50,7 @@ __all__ = [
     "Strategy",
     "TopkDropout",
     "get_strategy",
+    "strategy_factory",
     "topk_dropout_book",
 ]
 
@@ -506,11 +507,11 @@ def available() -> dict[str, Any]:
     return found
 
 
-def get_strategy(name: str, **params: Any) -> Strategy:
-    """Build the strategy registered as ``name`` with keyword ``params``.
+def strategy_factory(name: str) -> Any:
+    """The class (or factory) registered as ``name``, an entry point loaded.
 
-    >>> get_strategy("sma_cross", fast=5, slow=15)
-    SmaCross(fast=5, slow=15, name='sma_cross')
+    >>> strategy_factory("topk_dropout").__name__
+    'TopkDropout'
     """
     found = available()
     if name not in found:
@@ -518,4 +519,13 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     factory = found[name]
     if hasattr(factory, "load") and not isinstance(factory, type):
         factory = factory.load()
-    return factory(**params)
+    return factory
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """Build the strategy registered as ``name`` with keyword ``params``.
+
+    >>> get_strategy("sma_cross", fast=5, slow=15)
+    SmaCross(fast=5, slow=15, name='sma_cross')
+    """
+    return strategy_factory(name)(**params)
