@@ -103,6 +103,19 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert meta["model_ic"]["horizon"] == 3 and meta["model_ic"]["n_dates"] >= 70
     assert meta["period"] == f"{DAYS[0]}..{DAYS[-1]}" and meta["sessions"] == 120
     assert meta["equity_chart"].startswith("![equity](data:image/png;base64,")
+    # shown in place in the Dagster UI: markdown under 1,000 characters, the charts as SVG
+    best = meta["best_run"].split("**")[1]
+    assert best in names[:-1] and best != "^GSPC"
+    for key in ("best_run", "equity_vs_benchmark", "drawdown"):
+        assert len(meta[key]) < 1000, (key, len(meta[key]))
+    for key in ("equity_vs_benchmark", "drawdown"):
+        assert meta[key].startswith(f"![{key}](data:image/svg+xml,%3Csvg")
+    # the table's figures are rounded: money to the unit, percentages to 0.01, ratios to 0.001
+    for record in table.records:
+        for column, value in record.data.items():
+            if isinstance(value, float):
+                digits = 0 if column in ("equity_final", "commissions") else 3
+                assert value == round(value, digits), (column, value)
 
     # the files, under <data_root>/reports/backtest_report/<run_id>/
     out = Path(data_root) / "reports" / "backtest_report" / result.run_id
@@ -110,7 +123,11 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     for png in ("equity.png", "drawdown.png", "monthly_returns.png"):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     html = (out / "report.html").read_text()
-    assert all(f"<td>{n}</td>" in html for n in names) and "http" not in html
+    # every run in the table, the best one marked; plotly.js inline, nothing fetched
+    assert all(f"{n}</td>" in html for n in names) and f'id="best">{best}<' in html
+    assert "<script src" not in html and 'id="price-chart"' in html
+    trades = pl.read_csv(out / "trades.csv")
+    assert trades.height > 0 and set(trades["ticker"]) <= set(TICKERS) - {"^GSPC"}
     csv = pl.read_csv(out / "comparison.csv")
     assert csv["strategy"].to_list() == names
 
@@ -119,7 +136,9 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     run = client.get_run(meta["mlflow_run_id"])
     assert run.data.tags["dagster.run_id"] == result.run_id
     hold = next(r.data for r in table.records if r.data["strategy"] == "buy_and_hold")
-    assert run.data.metrics["buy_and_hold/total_return_pct"] == hold["total_return_pct"]
+    assert run.data.metrics["buy_and_hold/total_return_pct"] == pytest.approx(
+        hold["total_return_pct"], abs=0.005
+    )  # the metric unrounded, the table to 0.01
     assert "model_signal_k_2/sharpe" in run.data.metrics
     ic = run.data.metrics["model_signal_ic/rank_ic_mean"]
     assert ic == meta["model_ic"]["rank_ic_mean"]
@@ -128,7 +147,7 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert logged >= {
         f"backtest_report/{f}"
         for f in ("report.html", "equity.png", "drawdown.png", "monthly_returns.png",
-                  "comparison.csv", "monthly_returns.csv")
+                  "comparison.csv", "monthly_returns.csv", "trades.csv")
     }  # fmt: skip
     assert meta["mlflow_run_url"].endswith(f"/runs/{run.info.run_id}")
 

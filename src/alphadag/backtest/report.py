@@ -21,7 +21,7 @@ import datetime as dt
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "parse_label",
     "rank_runs",
     "run_comparison",
+    "sparkline_svg",
     "strategy_label",
     "trade_list",
     "worst_drawdowns",
@@ -925,3 +926,66 @@ def write_report(
         best=best,
         focus=focus,
     )
+
+
+def sparkline_svg(
+    lines: Sequence[tuple[np.ndarray, str]],
+    *,
+    width: int = 320,
+    height: int = 70,
+    max_chars: int = 800,
+    fill: bool = False,
+) -> str:
+    """Curves as a tiny SVG ``data:`` URI of at most ``max_chars`` characters (fewer points until
+    it fits), for viewers that render a short markdown image inline (Dagster's asset page shows
+    markdown under 1,000 characters in place and hides longer ones behind "Show Markdown").
+
+    ``lines`` are ``(values, style)`` pairs on one shared y scale; ``style`` is ``"solid"``,
+    ``"dashed"`` or ``"area"`` (filled down to the top edge: a drawdown). Colours are named (no
+    ``#``), coordinates integers, the path relative (``l`` steps), the markup percent-encoded
+    where a markdown destination or a data URI needs it (spaces, ``<``, ``>``, ``%``).
+
+    >>> uri = sparkline_svg([(np.array([1.0, 2.0, 1.5]), "solid")], width=20, height=10)
+    >>> uri.startswith("data:image/svg+xml,%3Csvg"), " " in uri, len(uri) <= 800
+    (True, False, True)
+    """
+    if not lines:
+        raise ValueError("sparkline_svg needs at least one (values, style) line")
+    finite = np.concatenate([v[np.isfinite(v)] for v, _ in lines])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    span = hi - lo or 1.0
+    n = max(len(v) for v, _ in lines)
+    points = min(n, width // 2)
+    while True:
+        uri = _svg_uri(lines, width, height, lo, span, points)
+        if len(uri) <= max_chars or points <= 8:
+            return uri
+        points = int(points * 0.85)
+
+
+_STYLE = {
+    "solid": "stroke='steelblue' stroke-width='1.5' fill='none'",
+    "dashed": "stroke='black' stroke-width='1' stroke-dasharray='3' fill='none'",
+    "area": "stroke='firebrick' stroke-width='1' fill='lightpink'",
+}
+
+
+def _svg_uri(lines, width: int, height: int, lo: float, span: float, points: int) -> str:
+    paths = []
+    for values, style in lines:
+        idx = np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int)
+        v = np.nan_to_num(values[idx], nan=lo)
+        xs = np.round(idx / max(len(values) - 1, 1) * width).astype(int)
+        ys = np.round((1.0 - (v - lo) / span) * (height - 2) + 1).astype(int)
+        steps = ",".join(f"{dx},{dy}" for dx, dy in zip(np.diff(xs), np.diff(ys), strict=True))
+        if style == "area":
+            d = f"M{xs[0]},0L{xs[0]},{ys[0]}l{steps}L{xs[-1]},0Z"
+        else:
+            d = f"M{xs[0]},{ys[0]}l{steps}" if steps else f"M{xs[0]},{ys[0]}"
+        paths.append(f"<path d='{d}' {_STYLE[style]}/>")
+    svg = (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"viewBox='0,0,{width},{height}'>{''.join(paths)}</svg>"
+    )
+    encoded = svg.replace("%", "%25").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+    return "data:image/svg+xml," + encoded

@@ -5,9 +5,12 @@ Unpartitioned. It reads ``bars`` over the configured period straight from the pa
 strategy on the universe (index tickers excluded), the model signal on the ``oos_predictions``
 series (an asset input: each date scored by a walk-forward fit whose training labels all end
 before it, :mod:`alphadag.models.oos`) and buy-and-hold on the benchmark ticker.
-The charts and the self-contained HTML report go to ``<data_root>/reports/backtest_report/<run
-id>/`` and, with the stats, to an MLflow run; the comparison table and the equity chart show in
-the Dagster UI as table and markdown metadata. The logic is in :mod:`alphadag.backtest.report`.
+The charts and the interactive, offline HTML report go to ``<data_root>/reports/backtest_report/<run
+id>/`` and, with the stats, to an MLflow run. In the Dagster UI the best run's key figures, its
+equity against the benchmark and its drawdown show in place (markdown under 1,000 characters,
+the charts as tiny SVGs: Dagster 1.13 renders longer markdown only behind "Show Markdown"), the
+comparison table with rounded figures, and the full-size PNG charts one click away.
+The logic is in :mod:`alphadag.backtest.report`.
 """
 
 import base64
@@ -23,13 +26,21 @@ from pydantic import Field
 from upath import UPath
 
 from alphadag.backtest.analysis import ic_analysis
-from alphadag.backtest.report import TABLE_STATS, run_comparison, strategy_label, write_report
+from alphadag.backtest.report import (
+    COLUMN_LABELS,
+    TABLE_STATS,
+    run_comparison,
+    sparkline_svg,
+    strategy_label,
+    write_report,
+)
 from alphadag.backtest.strategies import ModelSignal, get_strategy
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.storage import PartitionStore
 
 REPORT_DIR = "reports/backtest_report"
+MARKDOWN_INLINE_CHARS = 999  # the Dagster UI (1.13) renders markdown in place below 1,000 chars
 
 
 class StrategyConfig(dg.Config):
@@ -110,19 +121,54 @@ def _publish(local_dir: Path, target: UPath) -> None:
         (target / local.name).write_bytes(local.read_bytes())
 
 
+def _rounded(column: str, value: Any) -> Any:
+    """Figures as a reader wants them: money to the unit, percentages to 0.01, ratios to 0.001."""
+    if not isinstance(value, float):
+        return value
+    if not math.isfinite(value):
+        return None
+    if column in ("equity_final", "commissions"):
+        return round(value)
+    return round(value, 2 if column.endswith("_pct") or column == "turnover" else 3)
+
+
 def _table(table: pl.DataFrame) -> dg.TableMetadataValue:
     types = {pl.String: "string", pl.Int64: "int"}
-    columns = [dg.TableColumn(c, types.get(t, "float")) for c, t in table.schema.items()]
+    columns = [
+        dg.TableColumn(c, types.get(t, "float"), description=COLUMN_LABELS.get(c))
+        for c, t in table.schema.items()
+    ]
     records = [
-        dg.TableRecord(
-            {
-                k: None if isinstance(v, float) and not math.isfinite(v) else v
-                for k, v in row.items()
-            }
-        )
+        dg.TableRecord({k: _rounded(k, v) for k, v in row.items()})
         for row in table.iter_rows(named=True)
     ]
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns=columns))
+
+
+def _inline_charts(files, results, bench, bench_name: str) -> dict[str, dg.MarkdownMetadataValue]:
+    """The best run's key figures, equity vs the benchmark and drawdown as markdown under 1,000
+    characters each: the length up to which the Dagster UI renders markdown in place."""
+    best = files.table.filter(pl.col("strategy") == files.best).row(0, named=True)
+    eq = results[files.best].equity.sort("date")
+    curves = [(eq["equity"].to_numpy() / eq["equity"][0], "solid")]
+    versus = ""
+    if bench is not None:
+        b = bench.equity.sort("date").join(eq.select("date"), on="date", how="semi")
+        curves.append((b["equity"].to_numpy() / b["equity"][0], "dashed"))
+        versus = f" (blue) vs {bench_name} (dashed), rebased"
+    figures = ", ".join(
+        f"{COLUMN_LABELS[k]} **{_rounded(k, best[k])}**"
+        for k in ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "n_trades")
+    )
+    worst = _rounded("max_drawdown_pct", best["max_drawdown_pct"])
+    charts = {"best_run": f"**{files.best}** (best by Sharpe of {len(results)}): {figures}"}
+    for key, lines, caption in (
+        ("equity_vs_benchmark", curves, f"{files.best}{versus}"),
+        ("drawdown", [(eq["drawdown_pct"].to_numpy(), "area")], f"drawdown %, worst {worst}"),
+    ):
+        room = MARKDOWN_INLINE_CHARS - len(caption) - len(key) - 8  # ![key](uri)\n\ncaption
+        charts[key] = f"![{key}]({sparkline_svg(lines, max_chars=room)})\n\n{caption}"
+    return {k: dg.MetadataValue.md(v) for k, v in charts.items()}
 
 
 def _image_md(path: Path, alt: str) -> dg.MarkdownMetadataValue:
@@ -177,6 +223,7 @@ def backtest_report(
             tmp,
             benchmark=bench,
             benchmark_name=config.benchmark,
+            bars=bars,
             title=f"Backtest report {period}",
             meta={**settings, **notes, **{f"model_{k}": v for k, v in ic.items()}},
         )
@@ -202,13 +249,14 @@ def backtest_report(
             tags={"dagster.run_id": context.run_id, "alphadag.kind": "backtest"},
         )
         charts = {
+            **_inline_charts(files, results, bench, config.benchmark),
             "equity_chart": _image_md(files.equity_png, "equity"),
             "drawdown_chart": _image_md(files.drawdown_png, "drawdown"),
         }
     return dg.MaterializeResult(
         metadata={
-            "comparison": _table(files.table),
             **charts,
+            "comparison": _table(files.table),
             "report_html": dg.MetadataValue.path(str(target / files.html.name)),
             "report_dir": dg.MetadataValue.path(str(target)),
             "period": period,
