@@ -5,8 +5,13 @@ matched case-insensitively, ``Adj Close`` style spaces read as underscores); a f
 ``ticker`` column is one ticker named after the file stem. ``--param key=value`` sets a strategy
 parameter (ints, floats and ``true``/``false`` are parsed); a comma list (``--param fast=5,10,20``)
 runs the grid of all combinations, with a progress bar on a terminal (tqdm when installed, else a
-plain stderr counter). ``--json`` prints one JSON object (``nan`` as ``null``); ``--report DIR``
-writes the HTML report of :mod:`alphadag.backtest.report` with buy-and-hold on the same bars as
+plain stderr counter). In a grid, a combination the strategy rejects (e.g. ``fast >= slow``) or
+that ``--constraint "fast < slow"`` excludes is skipped and listed with its reason (an error only
+when every combination is); the runs are ranked by ``--maximize`` (a stats field, default
+``sharpe``, NaN last): the text table best first with the best marked ``*``, the JSON ``runs``
+in grid order each with its ``rank`` (1 = best), plus ``best`` (its index in ``runs``, null
+when no run has a number) and ``skipped``. ``--json`` prints one JSON object (``nan`` as
+``null``); ``--report DIR`` writes the HTML report of :mod:`alphadag.backtest.report` with buy-and-hold on the same bars as
 the benchmark. Bad input fails with exit status 2 and a message naming the file and the column.
 
     alphadag backtest --bars spy.csv --strategy sma_cross --param fast=10 --param slow=20 --json
@@ -217,7 +222,9 @@ def _fail(message: str) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the strategy (or its parameter grid) on the bars file and print the stats."""
     from alphadag.backtest import run_backtest
-    from alphadag.backtest.strategies import available, get_strategy
+    from alphadag.backtest.engine import plan_grid, rank_order
+    from alphadag.backtest.stats import Stats
+    from alphadag.backtest.strategies import ModelSignal, available, strategy_factory
 
     try:
         bars = read_bars(args.bars)
@@ -233,13 +240,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return _fail(str(e))
     if args.strategy not in available():
         return _fail(f"unknown strategy {args.strategy!r}; known: {sorted(available())}")
-    if args.strategy == "model_signal" and predictions is None:
-        return _fail("model_signal needs --predictions FILE (date, ticker, y_pred)")
+    factory = strategy_factory(args.strategy)
+    ranked = isinstance(factory, type) and issubclass(factory, ModelSignal)  # top k by y_pred
+    if ranked and predictions is None:
+        return _fail(f"{args.strategy} needs --predictions FILE (date, ticker, y_pred)")
+    if args.maximize not in Stats.__dataclass_fields__:
+        return _fail(f"--maximize {args.maximize!r} is not a stats field, e.g. sharpe, cagr_pct")
     n_tickers = bars["ticker"].n_unique()
     sizing = args.sizing or (
-        "weight"
-        if args.strategy == "model_signal"
-        else ("all_in" if n_tickers == 1 else "equal_weight")
+        "weight" if ranked else ("all_in" if n_tickers == 1 else "equal_weight")
     )
     settings = {
         "cash": args.cash,
@@ -249,10 +258,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         "allow_short": args.allow_short,
         "sizing": sizing,
     }
-    try:
-        strategies = [get_strategy(args.strategy, **params) for params in grid]
+    try:  # combinations the strategy rejects or the constraint excludes are skipped
+        plan = plan_grid(factory, grid, constraint=args.constraint)
     except (TypeError, ValueError) as e:
         return _fail(f"strategy {args.strategy!r} with --param {args.param}: {e}")
+    grid, strategies = plan.params, plan.strategies
     from alphadag.backtest.strategies import BuyAndHold
 
     # the benchmark of every figure relative to one (excess, IR, alpha, beta, benchmark return)
@@ -273,6 +283,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             runs.append({"params": params, "stats": result.stats.to_dict()})
     except ValueError as e:
         return _fail(str(e))
+    order = rank_order([run["stats"][args.maximize] for run in runs])
+    for rank, i in enumerate(order, 1):
+        runs[i]["rank"] = rank
+    best = order[0] if math.isfinite(runs[order[0]]["stats"][args.maximize]) else None
     report = None
     if args.report is not None:
         from alphadag.backtest.report import write_report
@@ -294,6 +308,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         "strategy": args.strategy,
         "settings": settings,
         "runs": runs,
+        "maximize": args.maximize,
+        "best": best,
+        "skipped": [{"params": p, "reason": why} for p, why in plan.skipped],
         "benchmark": {"name": "buy_and_hold", "stats": hold.stats.to_dict()},
         "report": str(report) if report is not None else None,
     }
@@ -354,15 +371,22 @@ def _print_text(summary: dict[str, Any]) -> None:
             print(
                 f"  {key:<33} {value:.6g}" if isinstance(value, float) else f"  {key:<33} {value}"
             )
-    else:
+    else:  # the grid, best first by summary["maximize"], the best marked *
         keys = list(runs[0]["params"])
+        shown = (summary["maximize"], *(s for s in SHOWN if s != summary["maximize"]))
+        print(f"  ranked by {summary['maximize']}, best first (* the best)")
         print(
-            "  " + "  ".join(f"{k:>8}" for k in keys) + "  " + "  ".join(f"{s:>16}" for s in SHOWN)
+            "   " + "  ".join(f"{k:>8}" for k in keys) + "  " + "  ".join(f"{s:>16}" for s in shown)
         )
-        for run in runs:
-            params = "  ".join(f"{run['params'][k]!s:>8}" for k in keys)
-            stats = "  ".join(f"{run['stats'][s]:>16.6g}" for s in SHOWN)
-            print(f"  {params}  {stats}")
+        for i in sorted(range(len(runs)), key=lambda i: runs[i]["rank"]):
+            mark = "*" if i == summary["best"] else " "
+            params = "  ".join(f"{runs[i]['params'][k]!s:>8}" for k in keys)
+            stats = "  ".join(f"{runs[i]['stats'][s]:>16.6g}" for s in shown)
+            print(f"  {mark}{params}  {stats}")
+    if summary["skipped"]:
+        print(f"  skipped {len(summary['skipped'])} combination(s):")
+        for skip in summary["skipped"]:
+            print(f"    {_label(summary['strategy'], skip['params'])}: {skip['reason']}")
     if summary["report"]:
         print(f"report: {summary['report']}")
 
@@ -390,7 +414,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--allow-short", action="store_true")
     p.add_argument("--start", type=dt.date.fromisoformat, default=None)
     p.add_argument("--end", type=dt.date.fromisoformat, default=None)
-    p.add_argument("--predictions", default=None, help="date, ticker, y_pred (model_signal)")
+    p.add_argument("--predictions", default=None,
+                   help="date, ticker, y_pred (model_signal, topk_dropout)")  # fmt: skip
+    p.add_argument("--constraint", default=None, metavar="EXPR",
+                   help='grid: keep the combinations where EXPR holds, e.g. "fast < slow"')  # fmt: skip
+    p.add_argument("--maximize", default="sharpe", metavar="FIELD",
+                   help="grid: rank the runs by this stats field, highest first")  # fmt: skip
     p.add_argument("--report", type=Path, default=None, metavar="DIR", help="write report.html")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", dest="progress", action="store_false")
