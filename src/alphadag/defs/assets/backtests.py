@@ -156,12 +156,14 @@ def _inline_charts(files, results, bench, bench_name: str) -> dict[str, dg.Markd
         b = bench.equity.sort("date").join(eq.select("date"), on="date", how="semi")
         curves.append((b["equity"].to_numpy() / b["equity"][0], "dashed"))
         versus = f" (blue) vs {bench_name} (dashed), rebased"
-    figures = ", ".join(
-        f"{COLUMN_LABELS[k]} **{_rounded(k, best[k])}**"
-        for k in ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "n_trades")
-    )
+    keys = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "n_trades")
+    figures = (  # a two-row table: short enough to sit in the metadata column
+        "| " + " | ".join(COLUMN_LABELS[k] for k in keys) + " |\n"
+        + "|---" * len(keys) + "|\n"
+        + "| " + " | ".join(str(_rounded(k, best[k])) for k in keys) + " |"
+    )  # fmt: skip
     worst = _rounded("max_drawdown_pct", best["max_drawdown_pct"])
-    charts = {"best_run": f"**{files.best}** (best by Sharpe of {len(results)}): {figures}"}
+    charts = {"best_run": f"**{files.best}**, best by Sharpe of {len(results)} runs\n\n{figures}"}
     for key, lines, caption in (
         ("equity_vs_benchmark", curves, f"{files.best}{versus}"),
         ("drawdown", [(eq["drawdown_pct"].to_numpy(), "area")], f"drawdown %, worst {worst}"),
