@@ -317,7 +317,7 @@ def _sharpe_sortino(r: np.ndarray, rf_daily: float) -> tuple[float, float]:
     mean = float(over.mean())
     sharpe = _annualised_ratio(mean, float(r.std(ddof=1)), float(np.abs(r).mean()))
     downside = math.sqrt(float(np.mean(np.minimum(over, 0.0) ** 2)))
-    if downside > 0:
+    if downside > max(1e-9 * float(np.abs(r).mean()), 1e-12):  # else rounding noise: none
         sortino = mean / downside * math.sqrt(ANNUAL_SESSIONS)
     else:
         sortino = math.inf if mean > 0 else math.nan
