@@ -23,6 +23,7 @@ from alphadag.backtest.report import (
     parse_label,
     rank_runs,
     run_comparison,
+    sparkline_svg,
     strategy_label,
     trade_list,
     worst_drawdowns,
@@ -312,3 +313,29 @@ def test_run_comparison_trades_the_universe_and_regresses_on_the_benchmark():
     assert none is None and set(others) == {"hold", "model"}
     with pytest.raises(ValueError, match="tradable"):
         run_comparison(_bars(["^GSPC"], 1), strats, benchmark_ticker=None, **kw)
+
+
+def test_sparkline_svg_fits_its_budget_and_is_valid_svg(runs):
+    import urllib.parse
+    import xml.etree.ElementTree as ET
+
+    results, bench = runs
+    eq = results["sma_cross"].equity["equity"].to_numpy()
+    dd = results["sma_cross"].equity["drawdown_pct"].to_numpy()
+    for lines, budget in [([(eq, "solid"), (bench.equity["equity"].to_numpy(), "dashed")], 700),
+                          ([(dd, "area")], 500)]:  # fmt: skip
+        uri = sparkline_svg(lines, max_chars=budget)
+        assert len(uri) <= budget and not re.search(r"[\s()<>#]", uri)
+        svg = ET.fromstring(urllib.parse.unquote(uri.removeprefix("data:image/svg+xml,")))
+        paths = svg.findall("{http://www.w3.org/2000/svg}path")
+        assert len(paths) == len(lines) and svg.get("width") == "320"
+        # every path stays inside the 320 x 70 box: absolute moves plus relative steps
+        for path in paths:
+            d = path.get("d")
+            x, y = map(int, re.match(r"M(-?\d+),(-?\d+)", d).groups())
+            steps = re.search(r"l([-\d,]*)", d).group(1).split(",")
+            for dx, dy in zip(steps[::2], steps[1::2], strict=True):
+                x, y = x + int(dx), y + int(dy)
+                assert 0 <= x <= 320 and 0 <= y <= 70
+    with pytest.raises(ValueError, match="at least one"):
+        sparkline_svg([])
