@@ -567,8 +567,11 @@ _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
 
 def _analysis(results, benchmark, benchmark_name: str) -> pl.DataFrame:
     """The analysis table the HTML shows, one row per run and the benchmark (``strategy``,
-    ``role``, figures). The one place to swap in another table builder."""
-    return comparison_table(results, benchmark, benchmark_name=benchmark_name)
+    ``role``, figures): :func:`~alphadag.backtest.analysis.analysis_table`."""
+    from alphadag.backtest.analysis import analysis_table
+
+    table = analysis_table(results, benchmark, benchmark_name=benchmark_name)
+    return table.rename({"run": "strategy"})
 
 
 def _fmt(value: Any, column: str = "") -> str:
@@ -585,9 +588,12 @@ def _fmt(value: Any, column: str = "") -> str:
 
 def _analysis_html(table: pl.DataFrame, best: str | None, metric: str) -> str:
     cols = [c for c in table.columns if c != "role"]
+    from alphadag.backtest.analysis import ANALYSIS_COLUMNS
+
+    units = {c.name: f"{c.label} [{c.unit}]" for c in ANALYSIS_COLUMNS}
     head = "".join(
-        f'<th title="{html.escape(c)}"{" class=sorted" if c == metric else ""}>'
-        f"{html.escape(COLUMN_LABELS.get(c, c))}</th>"
+        f'<th title="{html.escape(units.get(c, c))}"{" class=sorted" if c == metric else ""}>'
+        f"{html.escape(COLUMN_LABELS.get(c) or units.get(c, c).split(' [')[0])}</th>"
         for c in cols
     )
     body = []
@@ -808,6 +814,9 @@ tr.best td { background: #fff6d5; font-weight: 600; }
 tr.bench td { color: #555; font-style: italic; }
 .star { color: #d4a000; }
 .scroll { overflow-x: auto; }
+#analysis td:first-child, #analysis th:first-child { position: sticky; left: 0; background: #fff;
+                                                     z-index: 1; }
+#analysis tr.best td:first-child { background: #fff6d5; }
 .box { max-height: 360px; overflow-y: auto; border: 1px solid #eee; }
 .note { font-size: 0.85em; color: #555; margin: 0.2em 0; }
 td.total { font-weight: 600; }
