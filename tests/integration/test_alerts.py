@@ -43,7 +43,9 @@ def _alerts(sink: AlertSink, kind: str | None = None) -> list[dict]:
 
 
 def test_failed_ranged_run_sends_one_run_failure_alert(defs, sink, tmp_path):
-    # A landing file with no date column: the csv source fails permanently (no retry).
+    # A landing file with no date column: set aside whole (one landing_file_rejected alert from
+    # raw_bars), so the covered sessions have no bars and the blocking completeness check fails
+    # the run.
     landing = tmp_path / "landing"
     landing.mkdir()
     (landing / "MSFT.csv").write_text("when,close\nyesterday,1.0\n")
@@ -58,10 +60,14 @@ def test_failed_ranged_run_sends_one_run_failure_alert(defs, sink, tmp_path):
             resources={
                 "market_data": market,
                 "io_manager": ParquetPartitionIOManager(data_root=str(tmp_path / "data")),
+                "alerts": sink,
             },
             raise_on_error=False,
         )
         assert not result.success
+        [rejected] = _alerts(sink)
+        assert rejected["kind"] == "landing_file_rejected"
+        assert rejected["path"] == str(landing / "MSFT.csv")
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert_sensor",
             dagster_event=result.get_run_failure_event(),
@@ -71,7 +77,7 @@ def test_failed_ranged_run_sends_one_run_failure_alert(defs, sink, tmp_path):
         ).for_run_failure()
         run_failure_alert_sensor(context)
 
-    [alert] = _alerts(sink)
+    [_, alert] = _alerts(sink)
     assert alert["kind"] == "run_failure"
     assert alert["severity"] == "error"  # no run retry pending
     assert alert["source"] == "run_failure_alert_sensor"
@@ -79,8 +85,8 @@ def test_failed_ranged_run_sends_one_run_failure_alert(defs, sink, tmp_path):
     assert alert["run_id"] == result.run_id
     assert alert["partition_range"] == ["2024-03-04", "2024-03-08"]
     assert alert["partition"] is None
-    assert alert["error"].startswith("raw_bars: ")
-    assert "MSFT.csv" in alert["error"]
+    assert alert["error"].startswith("validated_bars: ")
+    assert "blocking asset checks failed" in alert["error"]
     assert alert["step_errors"] == [alert["error"]]
     assert alert["will_retry"] is False
     assert result.run_id in alert["message"]
