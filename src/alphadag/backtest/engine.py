@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from alphadag.backtest import _sim
-from alphadag.backtest.stats import ANNUAL_SESSIONS, Stats, compute_stats
+from alphadag.backtest.stats import ANNUAL_SESSIONS, Stats, compute_stats, gross_equity_curve
 from alphadag.backtest.strategies import Strategy
 
 __all__ = [
@@ -385,9 +385,11 @@ def _buy_hold(close: np.ndarray, dense: bool) -> np.ndarray:
 
 
 def _stats(
-    layout: _Layout, equity, traded, te, tx, size, ep, xp, commissions, buy_hold, warmup, bench
+    layout: _Layout, equity, traded, te, tx, size, ep, xp, ec, xc, buy_hold, warmup, bench
 ) -> Stats:  # fmt: skip
-    """:func:`compute_stats` of one simulation's equity curve and ledger."""
+    """:func:`compute_stats` of one simulation's equity curve and ledger (entry and exit
+    commissions ec, xc; the curve before costs adds back every commission paid so far)."""
+    commissions = ec + xc
     span = layout.dates[-1] - layout.dates[0]
     return compute_stats(
         equity=equity,
@@ -401,6 +403,7 @@ def _stats(
         turnover=traded / float(np.mean(equity)),
         first_trading_bar=min(int(warmup), equity.size - 1),
         benchmark_returns=bench,
+        gross_equity=gross_equity_curve(equity, np.concatenate([te, tx]), np.concatenate([ec, xc])),
     )
 
 
@@ -419,7 +422,7 @@ def _result(
     date_values = layout.dates
     if buy_hold is None:
         buy_hold = _buy_hold(close, layout.dense)
-    stats = _stats(layout, equity, traded, te, tx, size, ep, xp, commissions, buy_hold, warmup,
+    stats = _stats(layout, equity, traded, te, tx, size, ep, xp, ec, xc, buy_hold, warmup,
                    bench)  # fmt: skip
     peak = np.maximum.accumulate(equity)
     equity_frame = pl.DataFrame(
@@ -763,8 +766,7 @@ def run_grid(
     rows = []
     for c, strat in enumerate(strategies_):
         _, _, _, tr, _k, _tk, te, tx, size, ep, xp, ec, xc, _why = raw(c)
-        commissions = ec + xc
-        stats = _stats(layout, equity[c], tr, te, tx, size, ep, xp, commissions, buy_hold,
+        stats = _stats(layout, equity[c], tr, te, tx, size, ep, xp, ec, xc, buy_hold,
                        strat.warmup, bench)  # fmt: skip
         rows.append(stats.to_dict())
     order = list(range(len(rows))) if maximize is None else rank_order([r[maximize] for r in rows])

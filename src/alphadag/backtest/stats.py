@@ -328,7 +328,8 @@ def _omega(r: np.ndarray) -> float:
     """Gains over losses of the daily returns around 0."""
     gains = float(np.maximum(r, 0.0).sum())
     losses = float(np.maximum(-r, 0.0).sum())
-    if losses > 0:
+    # losses below rounding of the returns (~1e-16 of a price ratio) are none, as for Sortino
+    if losses > max(1e-9 * float(np.abs(r).mean()), 1e-12):
         return gains / losses
     return math.inf if gains > 0 else math.nan
 
