@@ -94,7 +94,8 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     # one table row per strategy, the walk-forward model signal, then the benchmark
     table = mat.metadata["comparison"].value
     names = [r.data["strategy"] for r in table.records]
-    assert names == [*DEFAULT_ROWS, "model_signal(k=2)", "^GSPC"]
+    dropout = "topk_dropout(k=2,n_drop=1,rebalance=5,band=5)"  # the default model book
+    assert names == [*DEFAULT_ROWS, dropout, "model_signal(k=2)", "^GSPC"]
     assert [r.data["role"] for r in table.records][-1] == "benchmark"
     assert {c.name for c in table.schema.columns} >= {"strategy", "sharpe", "max_drawdown_pct"}
     assert meta["model_signal"].startswith("included: top 2, oos_predictions: 2 walk-forward fits")
@@ -111,11 +112,19 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     for key in ("equity_vs_benchmark", "drawdown"):
         assert meta[key].startswith(f"![{key}](data:image/svg+xml,%3Csvg")
     # the table's figures are rounded: money to the unit, percentages to 0.01, ratios to 0.001
-    for record in table.records:
+    analysis = mat.metadata["analysis"].value
+    for record in [*table.records, *analysis.records]:
         for column, value in record.data.items():
             if isinstance(value, float):
                 digits = 0 if column in ("equity_final", "commissions") else 3
                 assert value == round(value, digits), (column, value)
+    # the analysis table: every run and the benchmark, the figures a quant reads first
+    assert [r.data["run"] for r in analysis.records] == names
+    columns = {c.name for c in analysis.schema.columns}
+    assert columns >= {"information_ratio", "information_ratio_gross", "omega", "turnover"}
+    tdrop = next(r.data for r in analysis.records if r.data["run"] == dropout)
+    daily = next(r.data for r in analysis.records if r.data["run"] == "model_signal(k=2)")
+    assert tdrop["turnover"] < daily["turnover"]  # the dropout book trades less
 
     # the files, under <data_root>/reports/backtest_report/<run_id>/
     out = Path(data_root) / "reports" / "backtest_report" / result.run_id
@@ -140,6 +149,10 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
         hold["total_return_pct"], abs=0.005
     )  # the metric unrounded, the table to 0.01
     assert "model_signal_k_2/sharpe" in run.data.metrics
+    # MLflow holds the analysis table's exact figures
+    assert run.data.metrics["model_signal_k_2/information_ratio"] == pytest.approx(
+        daily["information_ratio"], abs=0.0005
+    )
     ic = run.data.metrics["model_signal_ic/rank_ic_mean"]
     assert ic == meta["model_ic"]["rank_ic_mean"]
     assert "GSPC/total_return_pct" in run.data.metrics
@@ -147,7 +160,7 @@ def test_report_files_metadata_and_mlflow_run_with_the_model_signal(
     assert logged >= {
         f"backtest_report/{f}"
         for f in ("report.html", "equity.png", "drawdown.png", "monthly_returns.png",
-                  "comparison.csv", "monthly_returns.csv", "trades.csv")
+                  "comparison.csv", "analysis.csv", "monthly_returns.csv", "trades.csv")
     }  # fmt: skip
     assert meta["mlflow_run_url"].endswith(f"/runs/{run.info.run_id}")
 

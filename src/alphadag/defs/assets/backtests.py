@@ -25,16 +25,15 @@ import polars as pl
 from pydantic import Field
 from upath import UPath
 
-from alphadag.backtest.analysis import ic_analysis
+from alphadag.backtest.analysis import ANALYSIS_COLUMNS, analysis_table, ic_analysis
 from alphadag.backtest.report import (
     COLUMN_LABELS,
-    TABLE_STATS,
     run_comparison,
     sparkline_svg,
     strategy_label,
     write_report,
 )
-from alphadag.backtest.strategies import ModelSignal, get_strategy
+from alphadag.backtest.strategies import ModelSignal, TopkDropout, get_strategy
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.market.storage import PartitionStore
@@ -69,6 +68,18 @@ class BacktestReportConfig(dg.Config):
     commission: float = Field(0.001, description="rate per side")
     slippage_bps: float = 0.0
     top_k: int = Field(5, description="model signal: long the top k by predicted return")
+    n_drop: int = Field(
+        1, description="model signal: at most n_drop holdings replaced per rebalance"
+    )
+    rebalance: int = Field(
+        5, description="model signal: sessions between rebalances (the 5-session horizon)"
+    )
+    band: int = Field(
+        5, description="model signal: a holding is kept while ranked within top_k + band"
+    )
+    daily_top_k: bool = Field(
+        True, description="also run the daily top k (model_signal) beside it, for comparison"
+    )
     benchmark: str = Field("^GSPC", description="benchmark ticker (buy and hold)")
 
 
@@ -129,13 +140,18 @@ def _rounded(column: str, value: Any) -> Any:
         return None
     if column in ("equity_final", "commissions"):
         return round(value)
+    if column.endswith("_sessions"):
+        return round(value, 1)
     return round(value, 2 if column.endswith("_pct") or column == "turnover" else 3)
+
+
+_LABELS = {**COLUMN_LABELS, **{c.name: f"{c.label} [{c.unit}]" for c in ANALYSIS_COLUMNS}}
 
 
 def _table(table: pl.DataFrame) -> dg.TableMetadataValue:
     types = {pl.String: "string", pl.Int64: "int"}
     columns = [
-        dg.TableColumn(c, types.get(t, "float"), description=COLUMN_LABELS.get(c))
+        dg.TableColumn(c, types.get(t, "float"), description=_LABELS.get(c))
         for c, t in table.schema.items()
     ]
     records = [
@@ -205,9 +221,15 @@ def backtest_report(
     predictions, model_note, ic = _model_signal(oos_predictions, days, bars)
     if predictions is not None:
         model_note = f"included: top {config.top_k}, {model_note}"
-        strategies[strategy_label("model_signal", {"k": config.top_k})] = ModelSignal(
-            k=config.top_k
-        )
+        # the turnover-controlled book (TopkDropout; its defaults were chosen a priori, never
+        # on the test segment: see its docstring), and the daily top k beside it
+        dropout = {"k": config.top_k, "n_drop": config.n_drop, "rebalance": config.rebalance,
+                   "band": config.band}  # fmt: skip
+        strategies[strategy_label("topk_dropout", dropout)] = TopkDropout(**dropout)
+        if config.daily_top_k:
+            strategies[strategy_label("model_signal", {"k": config.top_k})] = ModelSignal(
+                k=config.top_k
+            )
     settings = {
         "cash": config.cash,
         "commission": config.commission,
@@ -230,6 +252,9 @@ def backtest_report(
             meta={**settings, **notes, **{f"model_{k}": v for k, v in ic.items()}},
         )
         files.table.write_csv(Path(tmp) / "comparison.csv")
+        # the analysis table: the same exact figures as the report, the CLI and MLflow
+        analysis = analysis_table(results, bench, benchmark_name=config.benchmark)
+        analysis.write_csv(Path(tmp) / "analysis.csv")
         files.monthly.write_csv(Path(tmp) / "monthly_returns.csv")
         _publish(Path(tmp), target)
         mlflow.ensure_experiment()
@@ -240,10 +265,10 @@ def backtest_report(
             params={"config": config.model_dump_json(), "period": period, **notes},
             metrics={
                 **{
-                    metric_key(row["strategy"], stat): row[stat]
-                    for row in files.table.iter_rows(named=True)
-                    for stat in (*TABLE_STATS, "excess_return_pct", "alpha_ann_pct", "beta")
-                    if row.get(stat) is not None
+                    metric_key(row["run"], c.name): row[c.name]
+                    for row in analysis.iter_rows(named=True)
+                    for c in ANALYSIS_COLUMNS
+                    if row[c.name] is not None and math.isfinite(row[c.name])
                 },
                 **{metric_key("model_signal_ic", k): v for k, v in ic.items()},
             },
@@ -258,6 +283,7 @@ def backtest_report(
     return dg.MaterializeResult(
         metadata={
             **charts,
+            "analysis": _table(analysis),
             "comparison": _table(files.table),
             "report_html": dg.MetadataValue.path(str(target / files.html.name)),
             "report_dir": dg.MetadataValue.path(str(target)),
