@@ -962,31 +962,36 @@ def _print_backtest(meta: dict) -> None:
     print(
         f"   period {meta['period']}  {meta['tickers']} tickers  model signal: {meta['model_signal']}"
     )
-    table = pl.read_csv(f"{meta['report_dir']}/comparison.csv")
+    from alphadag.backtest.analysis import format_analysis
+
+    # the analysis table the report, the Dagster metadata and MLflow hold (one definition each
+    # in alphadag.backtest.stats), the columns a reader compares first
+    table = pl.read_csv(f"{meta['report_dir']}/analysis.csv")
     cols = [
         c
         for c in (
-            "strategy",
-            "role",
+            "run",
             "total_return_pct",
-            "cagr_pct",
+            "total_return_gross_pct",
+            "return_ann_pct",
             "sharpe",
+            "excess_return_ann_pct",
+            "information_ratio",
+            "information_ratio_gross",
             "max_drawdown_pct",
+            "turnover",
             "n_trades",
-            "excess_return_pct",
-            "alpha_ann_pct",
-            "beta",
         )
         if c in table.columns
     ]
     with pl.Config(
         tbl_rows=20,
         tbl_hide_dataframe_shape=True,
-        float_precision=3,
         fmt_str_lengths=60,
-        tbl_width_chars=170,
+        tbl_width_chars=200,
+        tbl_cols=20,
     ):
-        print(table.select(cols))
+        print(format_analysis(table.select(cols)))
     print(f"   benchmark: {meta['benchmark']}")
     print(f"   report: {meta['report_html']}")
 
@@ -1127,7 +1132,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 (benchmark_end - dt.timedelta(days=3 * 365)).isoformat(), benchmark_end, **opts
             )
             _print_backtest(vs_index)
-        print("\n   strategies and the walk-forward model signal over the model's test period:")
+        print(
+            "\n   strategies and the walk-forward model signal over the model's test period "
+            "(topk_dropout: the turnover-controlled top 5, the default; model_signal: the daily "
+            "top 5, for comparison):"
+        )
         backtest = backtest_report(training["segments"]["test_start"], end, **opts)
         _print_backtest(backtest)
     print(CAVEATS)

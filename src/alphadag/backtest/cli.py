@@ -296,6 +296,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             args.report,
             benchmark=hold,
             benchmark_name="buy_and_hold",
+            bars=bars,
             title=f"Backtest: {args.strategy} on {Path(args.bars).name}",
             meta={"bars": args.bars, **settings},
         ).html
