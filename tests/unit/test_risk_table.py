@@ -76,7 +76,7 @@ def test_holiday_gives_an_empty_table():
     assert t.height == 0 and t.schema == pl.Schema(RISK_TABLE_SCHEMA)
 
 
-@pytest.mark.parametrize("var_method", ["auto", "historical", "parametric"])
+@pytest.mark.parametrize("var_method", ["auto", "filtered", "historical", "parametric"])
 def test_figures_equal_the_component_functions(var_method):
     window, min_obs, min_hist = 120, 30, 100
     bars = make_bars({"LONG": 400, "MID": 90, "SHORT": 20}, 400, seed=4)
@@ -98,19 +98,36 @@ def test_figures_equal_the_component_functions(var_method):
             max_drawdown(close, window=window + 1), rel=1e-12, abs=1e-15
         )
         w = r[-window:]
-        historical = var_method == "historical" or (var_method == "auto" and w.size >= min_hist)
-        assert row["var_method"] == ("historical" if historical else "parametric")
+        # filtered historical simulation: each return over the EWMA forecast made the day before
+        z = (r[1:] / ewma_sigma(r)[:-1])[-window:]
+        used = {
+            "auto": "historical" if w.size >= min_hist else "parametric",
+            "filtered": "filtered" if z.size >= min_hist else "parametric",
+        }.get(var_method, var_method)
+        assert row["var_method"] == used
         for level, s in ((0.95, "95"), (0.99, "99")):
-            ref = (
-                historical_var_cvar(w, level)
-                if historical
-                else parametric_var_cvar(float(w.mean()), sigma, level)
-            )
+            if used == "historical":
+                ref = historical_var_cvar(w, level)
+            elif used == "filtered":
+                std = historical_var_cvar(z, level)  # of the standardised returns
+                ref = std._replace(var=sigma * std.var, cvar=sigma * std.cvar)
+            else:
+                ref = parametric_var_cvar(float(w.mean()), sigma, level)
             assert row[f"var_{s}"] == pytest.approx(ref.var, rel=1e-9, abs=1e-14)
             assert row[f"cvar_{s}"] == pytest.approx(ref.cvar, rel=1e-9, abs=1e-14)
-    assert t.filter(pl.col("ticker") == "LONG")["var_method"].item() == (
-        "parametric" if var_method == "parametric" else "historical"
-    )
+    long_method = {"auto": "historical"}.get(var_method, var_method)
+    assert t.filter(pl.col("ticker") == "LONG")["var_method"].item() == long_method
+
+
+def test_default_var_method_is_filtered_historical_simulation():
+    """The default chosen by the sample's backtest (bench/var_backtest.py); a short window is
+    parametric until it holds min_hist_obs standardised returns."""
+    bars = make_bars({"LONG": 400, "YOUNG": 90}, 400, seed=5)
+    t = risk_table(bars, START + dt.timedelta(days=399))
+    assert dict(t.select("ticker", "var_method").rows()) == {
+        "LONG": "filtered",
+        "YOUNG": "parametric",
+    }
 
 
 def test_row_order_and_extra_columns_do_not_matter():

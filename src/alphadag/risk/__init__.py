@@ -1,10 +1,12 @@
-"""Pure risk figures: volatility forecasts, one-day VaR/CVaR, drawdown, conformal intervals.
+"""Pure risk figures: volatility forecasts, one-day VaR/CVaR and their backtests, drawdown, intervals.
 
 No dagster here. Conventions shared by every module: returns are daily *simple* returns
 ``close_t / close_{t-1} - 1``; a forecast or figure "at ``t``" uses data up to the close of ``t``
 only; VaR and CVaR are **positive** one-day loss fractions (``VaR_95 = -Q_5%(r)``, CVaR the mean
 loss beyond VaR, so ``CVaR >= VaR``). :func:`risk_table` assembles the per-ticker figures of one
-session from the bars contract; the other functions are its parts, usable on their own.
+session from the bars contract (VaR by filtered historical simulation by default); the other
+functions are its parts, usable on their own. :mod:`alphadag.risk.var_backtest` tests served VaR
+forecasts against the returns that followed (Kupiec, Christoffersen, conditional coverage).
 """
 
 from alphadag.risk.drawdown import max_drawdown
@@ -15,6 +17,7 @@ from alphadag.risk.table import (
     DEFAULT_MIN_OBS,
     DEFAULT_WINDOW,
     RISK_TABLE_SCHEMA,
+    TABLE_VAR_METHODS,
     TableVarMethod,
     risk_table,
 )
@@ -24,6 +27,15 @@ from alphadag.risk.var import (
     historical_var_cvar,
     normal_tail_constants,
     parametric_var_cvar,
+)
+from alphadag.risk.var_backtest import (
+    CoverageTest,
+    breaches,
+    christoffersen_ind,
+    coverage_table,
+    coverage_test,
+    kupiec_pof,
+    transition_counts,
 )
 from alphadag.risk.volatility import (
     DEFAULT_LAMBDA,
@@ -47,18 +59,25 @@ __all__ = [
     "GARCH_SCALE",
     "LEVELS",
     "RISK_TABLE_SCHEMA",
+    "TABLE_VAR_METHODS",
     "VOL_METHODS",
+    "CoverageTest",
     "TableVarMethod",
     "VarCvar",
     "VarMethod",
     "VolForecast",
     "VolMethod",
+    "breaches",
+    "christoffersen_ind",
     "conformal_interval",
     "conformal_quantile",
+    "coverage_table",
+    "coverage_test",
     "ewma_sigma",
     "ewma_volatility",
     "garch_volatility",
     "historical_var_cvar",
+    "kupiec_pof",
     "max_drawdown",
     "min_calibration_size",
     "normal_tail_constants",
@@ -67,4 +86,5 @@ __all__ = [
     "risk_table",
     "simple_returns",
     "top_k_weights",
+    "transition_counts",
 ]

@@ -6,9 +6,29 @@ simple returns over consecutive rows of a ticker (see :mod:`alphadag.risk.volati
 ``n_obs`` counts every return up to ``as_of``, and the *window* is the last ``window`` of them
 (``window + 1`` closes). The volatility forecast is the one-step-ahead sigma for the session
 after ``as_of``. VaR and CVaR are positive one-day loss fractions (see :mod:`alphadag.risk.var`):
-*historical* over the window, or *parametric* normal with ``mu`` = the window's mean return and
-``sigma`` = ``vol_forecast``. ``max_drawdown`` is over the window's closes. A ticker with fewer
-than ``min_obs`` returns gets nulls (never NaN or inf) in every figure.
+
+- *filtered* (the default, filtered historical simulation): each window return is standardised by
+  the EWMA sigma forecast made for it the session before, ``z_t = r_t / sigma_{t-1}``; then
+  ``VaR = -vol_forecast * Q_a(z)`` and ``CVaR = -vol_forecast * mean(z[z <= Q_a(z)])`` (the same
+  linear quantile and tail as the historical figures). The empirical shape of the tail with
+  today's volatility level. Below ``min_hist_obs`` standardised returns: parametric.
+- *historical* over the window's raw returns (``"auto"``: below ``min_hist_obs``, parametric);
+- *parametric* normal with ``mu`` = the window's mean return and ``sigma`` = ``vol_forecast``.
+
+Why filtered is the default: on the offline sample (20 stocks, 2010-2022, 64,180 forecasts per
+level, backtested with :mod:`alphadag.risk.var_backtest`; ``bench/var_backtest.py`` prints the
+table) no candidate passed Kupiec and Christoffersen at both 95% and 99%. Filtered was the best
+over both levels: the closest to 1% at 99% (1.40%; historical 1.55%, GARCH-normal 1.86%,
+EWMA-normal 2.02%), 5.35% at 95% (GARCH-normal's 4.93% and EWMA-normal's 5.25% were closer there
+but both fail badly at 99%), breach clustering like the other volatility-scaled forecasts and
+far below the historical window's (Christoffersen's LR 50 and 18 against 246 and 128), and the
+most tickers passing both tests on their own (15 and 7 of 20). The historical window breached
+5.63% / 1.55% of the time in clusters (2011, 2015, 2018, 2020, 2022). The four candidates were
+fixed beforehand with textbook parameters (lambda 0.94, 250 returns), none tuned, but the choice
+among them was made on the same sample: an in-sample comparison, not an out-of-sample test.
+
+``max_drawdown`` is over the window's closes. A ticker with fewer than ``min_obs`` returns gets
+nulls (never NaN or inf) in every figure.
 
 Cost (measured on 2 shared cores, 500 tickers x 5,000 sessions): about 0.8-1.2 s with EWMA, most
 of it the (ticker, date) sort, since every figure is one polars window or group expression; about
@@ -38,11 +58,13 @@ __all__ = [
     "DEFAULT_MIN_OBS",
     "DEFAULT_WINDOW",
     "RISK_TABLE_SCHEMA",
+    "TABLE_VAR_METHODS",
     "TableVarMethod",
     "risk_table",
 ]
 
-TableVarMethod = Literal["auto", "historical", "parametric"]
+TableVarMethod = Literal["auto", "filtered", "historical", "parametric"]
+TABLE_VAR_METHODS: tuple[TableVarMethod, ...] = ("auto", "filtered", "historical", "parametric")
 
 DEFAULT_WINDOW = 250
 """Trailing returns used by historical VaR/CVaR and the drawdown (about one trading year)."""
@@ -51,7 +73,8 @@ DEFAULT_MIN_OBS = 60
 """Fewer returns than this and a ticker's figures are null (EWMA seed weight 0.94^60 = 2.4%)."""
 
 DEFAULT_MIN_HIST_OBS = 100
-"""``var_method="auto"`` is historical from this many window returns on (1% tail >= 1 point)."""
+"""``var_method="filtered"``/``"auto"`` use the empirical quantile from this many window returns on
+(1% tail >= 1 point)."""
 
 RISK_TABLE_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     "ticker": pl.String,
@@ -107,7 +130,7 @@ def risk_table(
     *,
     window: int = DEFAULT_WINDOW,
     vol_method: VolMethod = "ewma",
-    var_method: TableVarMethod = "auto",
+    var_method: TableVarMethod = "filtered",
     lam: float = DEFAULT_LAMBDA,
     min_obs: int = DEFAULT_MIN_OBS,
     min_hist_obs: int = DEFAULT_MIN_HIST_OBS,
@@ -133,8 +156,10 @@ def risk_table(
         there are fewer than ``garch_min_obs`` of them or the fit fails; ``vol_method`` then
         says ``"ewma"`` and ``vol_fallback_reason`` why).
     var_method
-        ``"historical"``, ``"parametric"`` or ``"auto"``: historical when the window holds at
-        least ``min_hist_obs`` returns, parametric otherwise.
+        ``"filtered"`` (filtered historical simulation when the window holds at least
+        ``min_hist_obs`` EWMA-standardised returns, parametric otherwise), ``"historical"``,
+        ``"parametric"`` or ``"auto"`` (historical from ``min_hist_obs`` window returns on,
+        parametric before). The ``var_method`` column says which one each row used.
     lam
         EWMA decay factor.
     min_obs
@@ -160,7 +185,7 @@ def risk_table(
     ...                              np.linspace(50, 51, 10)])})
     >>> t = risk_table(bars, days[-1])
     >>> t.select("ticker", "n_obs", "vol_method", "var_method").rows()
-    [('AAA', 299, 'ewma', 'historical'), ('NEW', 9, None, None)]
+    [('AAA', 299, 'ewma', 'filtered'), ('NEW', 9, None, None)]
     >>> a = t.row(0, named=True)
     >>> 0.005 < a["vol_forecast"] < 0.02, a["var_95"] <= a["cvar_95"] <= a["cvar_99"]
     (True, True)
@@ -182,10 +207,8 @@ def risk_table(
         raise ValueError(f"min_obs ({min_obs}) cannot exceed window ({window})")
     if vol_method not in VOL_METHODS:
         raise ValueError(f"vol_method must be one of {VOL_METHODS}, got {vol_method!r}")
-    if var_method not in ("auto", "historical", "parametric"):
-        raise ValueError(
-            f"var_method must be 'auto', 'historical' or 'parametric', got {var_method!r}"
-        )
+    if var_method not in TABLE_VAR_METHODS:
+        raise ValueError(f"var_method must be one of {TABLE_VAR_METHODS}, got {var_method!r}")
 
     past = _prepare(bars, as_of)
     same = pl.col("ticker") == pl.col("ticker").shift(1)
@@ -204,14 +227,23 @@ def risk_table(
             .alias("s2"),
             from_end.alias("_k"),
         )
+        .with_columns(
+            # filtered historical simulation: r_t over the forecast made for it at t-1
+            # (shift(1) looks back one row: s2 of t-1 uses returns up to t-1 only)
+            pl.when(pl.col("s2").shift(1).over("ticker") > 0)
+            .then(pl.col("ret") / pl.col("s2").shift(1).over("ticker").sqrt())
+            .alias("z")
+        )
     )
     win_ret = pl.when(pl.col("_k") < window).then(pl.col("ret"))
     win_close = pl.when(pl.col("_k") <= window).then(pl.col("close"))
+    win_z = pl.when(pl.col("_k") < window).then(pl.col("z"))
     aggs: list[pl.Expr] = [
         pl.col("date").last().alias("_last"),
         pl.col("ret").count().cast(pl.Int64).alias("n_obs"),
         pl.col("s2").last().sqrt().alias("_ewma"),
         win_ret.count().alias("_n_win"),
+        win_z.count().alias("_n_z"),
         win_ret.mean().alias("_mu"),
         (1.0 - win_close / win_close.cum_max()).max().alias("max_drawdown"),
     ]
@@ -223,6 +255,11 @@ def risk_table(
             (-q).alias(f"_hvar_{s}"),
             # clamped to q: a float mean of values <= q can round a hair above q
             (-pl.min_horizontal(win_ret.filter(win_ret <= q).mean(), q)).alias(f"_hcvar_{s}"),
+        ]
+        qz = pl.max_horizontal(win_z.quantile(a, interpolation="linear"), win_z.min())
+        aggs += [
+            qz.alias(f"_zq_{s}"),
+            pl.min_horizontal(win_z.filter(win_z <= qz).mean(), qz).alias(f"_ztail_{s}"),
         ]
     summary = (
         rows.group_by("ticker").agg(aggs).filter(pl.col("_last") == as_of).sort("ticker").collect()
@@ -239,25 +276,33 @@ def risk_table(
     summary = summary.with_columns(vol.alias("vol_forecast"), used, reason)
 
     if var_method == "auto":
-        historical = pl.col("_n_win") >= min_hist_obs
+        chosen = pl.when(pl.col("_n_win") >= min_hist_obs).then(pl.lit("historical"))
+    elif var_method == "filtered":
+        chosen = pl.when(pl.col("_n_z") >= min_hist_obs).then(pl.lit("filtered"))
     else:
-        historical = pl.lit(var_method == "historical")
+        chosen = pl.when(pl.lit(True)).then(pl.lit(var_method))
+    summary = summary.with_columns(chosen.otherwise(pl.lit("parametric")).alias("var_method"))
+    method = pl.col("var_method")
     figures: list[pl.Expr] = []
     for level in LEVELS:
         s = _suffix(level)
         z, k = normal_tail_constants(level)
         sigma, mu = pl.col("vol_forecast"), pl.col("_mu")
-        pvar, pcvar = -(mu + sigma * z), -mu + sigma * k
         figures += [
-            pl.when(historical).then(pl.col(f"_hvar_{s}")).otherwise(pvar).alias(f"var_{s}"),
-            pl.when(historical).then(pl.col(f"_hcvar_{s}")).otherwise(pcvar).alias(f"cvar_{s}"),
+            pl.when(method == "historical")
+            .then(pl.col(f"_hvar_{s}"))
+            .when(method == "filtered")
+            .then(-sigma * pl.col(f"_zq_{s}"))
+            .otherwise(-(mu + sigma * z))
+            .alias(f"var_{s}"),
+            pl.when(method == "historical")
+            .then(pl.col(f"_hcvar_{s}"))
+            .when(method == "filtered")
+            .then(-sigma * pl.col(f"_ztail_{s}"))
+            .otherwise(-mu + sigma * k)
+            .alias(f"cvar_{s}"),
         ]
-    figures.append(
-        pl.when(historical)
-        .then(pl.lit("historical"))
-        .otherwise(pl.lit("parametric"))
-        .alias("var_method")
-    )
+    figures.append(method)
     figures.append(pl.col("max_drawdown"))
     figures += [pl.col(c) for c in ("vol_forecast", "vol_method", "vol_fallback_reason")]
     return summary.select(
