@@ -987,11 +987,16 @@ def _print_backtest(meta: dict) -> None:
     with pl.Config(
         tbl_rows=20,
         tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
         fmt_str_lengths=60,
-        tbl_width_chars=200,
+        tbl_width_chars=220,
         tbl_cols=20,
     ):
-        print(format_analysis(table.select(cols)))
+        print(format_analysis(table.select(cols), labels=False))
+    print(
+        "   (% and % a year; sharpe and IR are ratios; *_gross: before costs; excess vs the "
+        "benchmark; turnover in x equity a year; every figure is defined in alphadag.backtest.stats)"
+    )
     print(f"   benchmark: {meta['benchmark']}")
     print(f"   report: {meta['report_html']}")
 

@@ -37,13 +37,21 @@ def _read(root: str, dataset: str) -> pl.DataFrame:
 
 
 def _expected(root: str, through: str) -> pl.DataFrame:
-    """Breaches recomputed from the files: each served var_95 against the ticker's next close."""
+    """Breaches recomputed from the files: each served var_95 and var_99 against the ticker's
+    next close."""
+    return pl.concat([_expected_at(root, through, level) for level in (95, 99)]).sort(
+        "date", "ticker", "level"
+    )
+
+
+def _expected_at(root: str, through: str, level: int) -> pl.DataFrame:
     bars = _read(root, "bars").sort("ticker", "date")
     nxt = bars.with_columns(
         pl.col("date").shift(-1).over("ticker").alias("next_date"),
         pl.col("close").shift(-1).over("ticker").alias("next_close"),
     )
-    preds = _read(root, "predictions").select("ticker", "date", "var_95").drop_nulls()
+    var = f"var_{level}"
+    preds = _read(root, "predictions").select("ticker", "date", var).drop_nulls()
     return (
         preds.join(nxt, on=["ticker", "date"])
         .filter(pl.col("next_date") <= pl.lit(through).str.to_date())
@@ -52,7 +60,8 @@ def _expected(root: str, through: str) -> pl.DataFrame:
             pl.col("date").alias("prediction_date"),
             "ticker",
             (pl.col("next_close") / pl.col("close") - 1).alias("ret"),
-            pl.col("var_95").alias("var"),
+            pl.col(var).alias("var"),
+            pl.lit(level / 100).alias("level"),
         )
         .with_columns((pl.col("ret") < -pl.col("var")).alias("breach"))
         .sort("date", "ticker")
@@ -72,20 +81,22 @@ def test_var_backtest_tests_the_served_var_against_the_next_bar(run_job, data_ro
     result = run_job("serving_job", data_root, *SERVE)
     assert result.success
     days = [d.isoformat() for d in sessions(*SERVE)]
-    written = _read(data_root, "var_backtest").sort("date", "ticker")
+    written = _read(data_root, "var_backtest").sort("date", "ticker", "level")
     expected = _expected(data_root, SERVE[1])
-    assert expected.height == len(TICKERS) * (len(days) - 1)  # the last session's VaR is unmatured
-    assert set(written["level"]) == {0.95}  # var_99 is not served
-    assert written.select(expected.columns).equals(expected)
+    # both served levels; the last session's VaR is unmatured
+    assert expected.height == 2 * len(TICKERS) * (len(days) - 1)
+    assert set(written["level"]) == {0.95, 0.99}
+    assert written.select(expected.columns).equals(expected.select(expected.columns))
+    both, expected = expected, expected.filter(pl.col("level") == 0.95)  # 95% figures below
     assert written["breach"].sum() > 0  # the synthetic market breaches now and then
 
     mats = {m.partition: metadata_values(m) for m in materializations(result, "var_backtest")}
     assert sorted(mats) == days
     for day, meta in mats.items():
-        on_day = expected.filter(pl.col("date") == pl.lit(day).str.to_date())
+        on_day = both.filter(pl.col("date") == pl.lit(day).str.to_date())  # both levels
         assert meta["matured_forecasts"] == on_day.height
         assert meta["breaches"] == on_day["breach"].sum()
-        assert meta["levels_not_served"] == "0.99" and meta["levels_tested"] == "0.95"
+        assert meta["levels_not_served"] == "none" and meta["levels_tested"] == "0.95, 0.99"
     assert mats[first]["matured_forecasts"] == 0
     last = mats[days[-1]]
     n, x = expected.height, int(expected["breach"].sum())

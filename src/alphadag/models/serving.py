@@ -91,6 +91,8 @@ PREDICTIONS_SCHEMA: dict[str, Any] = {
     "vol_forecast": pl.Float64,
     "var_95": pl.Float64,
     "cvar_95": pl.Float64,
+    "var_99": pl.Float64,
+    "cvar_99": pl.Float64,
     "model_name": pl.String,
     "model_version": pl.String,
     "model_source": pl.String,
@@ -328,7 +330,7 @@ def build_predictions(
     """The predictions batch of ``features`` (one or more sessions) scored by ``model``.
 
     ``risk`` is a :func:`~alphadag.risk.risk_table`-shaped frame (``ticker, date,
-    vol_forecast, var_95, cvar_95``) joined on (ticker, date); ``None``: nulls.
+    vol_forecast, var_95, cvar_95, var_99, cvar_99``) joined on (ticker, date); ``None``: nulls.
     """
     if features.height == 0:
         return pl.DataFrame(schema=PREDICTIONS_SCHEMA)
@@ -359,12 +361,13 @@ def build_predictions(
     )
     if risk is not None and risk.height:
         out = out.join(
-            risk.select("ticker", "date", "vol_forecast", "var_95", "cvar_95"),
+            risk.select("ticker", "date", "vol_forecast", "var_95", "cvar_95", "var_99", "cvar_99"),
             on=["ticker", "date"],
             how="left",
         )
     else:
         out = out.with_columns(
-            pl.lit(None, dtype=pl.Float64).alias(c) for c in ("vol_forecast", "var_95", "cvar_95")
+            pl.lit(None, dtype=pl.Float64).alias(c)
+            for c in ("vol_forecast", "var_95", "cvar_95", "var_99", "cvar_99")
         )
     return out.select([pl.col(c).cast(t) for c, t in PREDICTIONS_SCHEMA.items()])

@@ -49,6 +49,11 @@ class PredictionsConfig(dg.Config):
 
     coverage: float = Field(0.9, gt=0.0, lt=1.0, description="nominal interval coverage")
     vol_method: str = Field("ewma", description="ewma | garch (GARCH(1,1) through arch)")
+    var_method: str = Field(
+        "filtered",
+        description="filtered (FHS: EWMA-standardised 250-return quantile x today's sigma; "
+        "chosen by the sample's VaR backtest, see var_backtest) | historical | parametric | auto",
+    )
     risk_window: int = Field(250, description="trailing returns for VaR/CVaR and drawdown")
     top_k: int = Field(5, description="book size of the top-k long portfolio's VaR/CVaR")
     drift_min_rows: int = Field(
@@ -130,7 +135,7 @@ def predictions(
     interval, a cross-sectional signal, volatility forecast and one-day VaR/CVaR 95%.
 
     Columns: date, ticker, horizon, y_pred, y_lo, y_hi, coverage, signal, vol_forecast, var_95,
-    cvar_95, model_name, model_version, model_source (champion | previous | baseline),
+    cvar_95, var_99, cvar_99, model_name, model_version, model_source (champion | previous | baseline),
     interval_method. Partition t uses features of t and bars up to t only. A backfill of old
     sessions scores them with today's champion (metadata ``rows_in_sample`` counts those on or
     before its ``trained_through``); backtests use walk-forward predictions instead.
@@ -147,7 +152,16 @@ def predictions(
         default_horizon=config.default_horizon,
     )
     risk = pl.concat(
-        [risk_table(bars, d, window=config.risk_window, vol_method=config.vol_method) for d in days]
+        [
+            risk_table(
+                bars,
+                d,
+                window=config.risk_window,
+                vol_method=config.vol_method,
+                var_method=config.var_method,  # type: ignore[arg-type]
+            )
+            for d in days
+        ]
     )
     batch = build_predictions(features, model, coverage=config.coverage, risk=risk)
     book = _portfolio_risk(batch, bars, days[-1], config.top_k, config.risk_window)
