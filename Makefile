@@ -37,8 +37,8 @@ test: env bytecode ## dg check defs + the whole suite (slow process tests and fa
 	$(VENV)/bin/dg check defs
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-dev: env dagster-home ## Dagster UI + daemon on 127.0.0.1:3000
-	$(VENV)/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+dev: env dagster-home ## Dagster UI + daemon on 127.0.0.1:3000 (dg dev: the location workspace.yaml names)
+	$(VENV)/bin/dg dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
 lint: env
 	$(VENV)/bin/ruff check src tests bench
