@@ -88,9 +88,9 @@ def oos_predictions(
 ) -> pl.DataFrame:
     """Walk-forward out-of-sample predictions of the configured model, baselines beside them.
 
-    Grain: one row per (ticker, session) of ``training_set`` from the first fit on. Unpartitioned.
+    Grain: one row per (ticker, session) of training_set from the first fit on. Unpartitioned.
     No look-ahead: each session is scored by a fit whose training labels all end before it
-    (``fit_trained_through < date``), ``embargo >= horizon`` sessions earlier. Columns: date,
+    (fit_trained_through < date), embargo >= horizon sessions earlier. Columns: date,
     ticker, segment, y_true, y_pred, baseline_momentum, baseline_reversal, fit_start,
     fit_trained_through, experiment (the spec and settings, JSON).
     """

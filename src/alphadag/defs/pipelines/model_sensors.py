@@ -21,9 +21,15 @@ from alphadag.defs.resources.mlflow_resource import MlflowResource
     job=serving_job,
     minimum_interval_seconds=120,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Every 2 minutes, when the registry's @champion alias moves to another version: one "
+        "serving_job run per latest materialized predictions partition (ALPHADAG_CHAMPION_RERUNS, "
+        "default 5), run key <version>:<partition>, so each version re-serves a partition once. "
+        "The first tick only records the champion."
+    ),
 )
 def champion_change_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
-    """Re-run ``serving_job`` for the latest predictions partitions when ``@champion`` moves."""
+    """Re-run serving_job for the latest predictions partitions when @champion moves."""
     from alphadag.models.registry import ALIAS_CHAMPION
 
     try:
