@@ -4,6 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from alphadag import settings
+
 DEFAULT_EXECUTOR_CONFIG = {
     "start_method": {"forkserver": {"preload_modules": ["alphadag.preload"]}}
 }
@@ -17,7 +19,13 @@ and each forks from a server that imported the code once. Named jobs set their o
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Load the ``defs`` folder (assets, checks, jobs, schedules, sensors, resources)."""
+    """Load the ``defs`` folder (assets, checks, jobs, schedules, sensors, resources).
+
+    The settings are read and validated first (:func:`alphadag.settings.current`), so a bad
+    variable fails the load with a message naming it, and the module-level partitions, freshness
+    policy and schedule imported below are built from this read.
+    """
+    settings.current()
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(executor=DEFAULT_EXECUTOR),

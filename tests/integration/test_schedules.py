@@ -95,17 +95,17 @@ def test_request_resolves_against_daily_job_partitions(defs, tick):
 def test_env_overrides(monkeypatch):
     monkeypatch.setenv("ALPHADAG_DAILY_CRON", "15 17 * * 1-5")
     monkeypatch.setenv("ALPHADAG_TIMEZONE", "Europe/London")
-    assert settings.daily_schedule_timing() == ("15 17 * * 1-5", "Europe/London")
+    settings.current.cache_clear()  # a new process reads the environment afresh
     try:
         reloaded = importlib.reload(schedules)
         assert reloaded.daily_schedule.cron_schedule == "15 17 * * 1-5"
         assert reloaded.daily_schedule.execution_timezone == "Europe/London"
     finally:
         monkeypatch.undo()
+        settings.current.cache_clear()
         importlib.reload(schedules)
 
 
-def test_bad_timezone_is_rejected(monkeypatch):
-    monkeypatch.setenv("ALPHADAG_TIMEZONE", "Mars/Olympus")
+def test_bad_timezone_is_rejected():
     with pytest.raises(ValueError, match="ALPHADAG_TIMEZONE"):
-        settings.daily_schedule_timing()
+        settings.Settings.from_env({"ALPHADAG_TIMEZONE": "Mars/Olympus"})

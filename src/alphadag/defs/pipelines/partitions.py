@@ -2,6 +2,11 @@
 
 Weekends and exchange holidays are excluded, so a holiday is never a partition. Tickers are rows
 inside a partition, never partitions themselves.
+
+The asset decorators take ``sessions_partitions`` as a value when their module is imported, and
+every partitioned asset, check and job must hold the same object, so it is built once per process
+from :func:`alphadag.settings.current` (first called by ``alphadag.definitions.defs`` before it
+loads the ``defs`` folder), not re-read per ``defs()`` call.
 """
 
 import datetime as dt
@@ -13,11 +18,13 @@ from alphadag.market.calendar import excluded_weekdays
 
 WEEKEND_CRONS = ["0 0 * * 6", "0 0 * * 0"]
 
+_HISTORY_START = settings.current().history_start
+
 sessions_partitions = dg.DailyPartitionsDefinition(
-    start_date=settings.history_start().isoformat(),
+    start_date=_HISTORY_START.isoformat(),
     # today's session is a partition from midnight UTC on, so the after-close schedule can run it
     end_offset=1,
-    exclusions=[*WEEKEND_CRONS, *excluded_weekdays(settings.history_start())],
+    exclusions=[*WEEKEND_CRONS, *excluded_weekdays(_HISTORY_START)],
 )
 
 full_history_backfill = dg.BackfillPolicy.single_run()
@@ -34,7 +41,7 @@ def partition_days(
 def _sessions_to_calendar_end() -> int:
     from alphadag.market.calendar import calendar, sessions
 
-    return len(sessions(settings.history_start(), calendar().last_session.date()))
+    return len(sessions(_HISTORY_START, calendar().last_session.date()))
 
 
 FROM_FIRST_SESSION = -_sessions_to_calendar_end()

@@ -1,5 +1,9 @@
 """Schedules: ``daily_schedule`` runs ``daily_job`` for each XNYS session after the US close, and
 ``train_job_weekly_schedule`` retrains the return model (Saturday 06:00 New York, markets shut).
+
+``daily_schedule``'s cron and time zone (``ALPHADAG_DAILY_CRON``, ``ALPHADAG_TIMEZONE``) come from
+:func:`alphadag.settings.current`, the same read the freshness deadline (``freshness.py``) is
+derived from, so the deadline always follows the tick.
 """
 
 import datetime as dt
@@ -15,7 +19,7 @@ DAILY_RUN_PRIORITY = 10
 """``dagster/priority`` of the scheduled daily runs. Backfills carry no priority tag (0), so the
 queued run coordinator dequeues the day's run ahead of any queued backfill."""
 
-_DAILY_CRON, _DAILY_TZ = settings.daily_schedule_timing()
+_DAILY_CRON, _DAILY_TZ = settings.current().daily_cron, settings.current().timezone
 
 
 def session_of(scheduled: dt.datetime | None, timezone: str = _DAILY_TZ) -> dt.date:
@@ -55,6 +59,6 @@ train_job_weekly_schedule = dg.ScheduleDefinition(
     name="train_job_weekly_schedule",
     job=train_job,
     cron_schedule="0 6 * * 6",
-    execution_timezone="America/New_York",
+    execution_timezone=settings.EXCHANGE_TIMEZONE,
     description="Retrain, register and gate the return model once a week, after Friday's close.",
 )

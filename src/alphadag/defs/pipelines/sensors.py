@@ -30,7 +30,7 @@ from alphadag.market.sources.csv_landing import (
     minimum_interval_seconds=60,
     default_status=(
         dg.DefaultSensorStatus.RUNNING
-        if settings.source_name() == "csv"
+        if settings.current().source == "csv"  # read once per process: a decorator value
         else dg.DefaultSensorStatus.STOPPED
     ),
 )

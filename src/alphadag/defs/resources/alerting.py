@@ -23,7 +23,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-DEFAULT_ALERT_LOG = ".alphadag/alerts.jsonl"
+from alphadag.settings import DEFAULT_ALERT_LOG
+
 SEVERITIES = ("info", "warning", "error")
 
 

@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from alphadag.market.sources.base import BarSource
+from alphadag.settings import DEFAULT_LANDING_DIR
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -30,7 +31,7 @@ class MarketDataResource(dg.ConfigurableResource):
         description="synthetic: injected faults as 'kind:TICKER:YYYY-MM-DD' (kinds: nan, "
         "negative_price, high_lt_low, duplicate_row, off_calendar_date, spike_10x)",
     )
-    landing_dir: str = Field(".alphadag/landing", description="csv: landing directory or URL")
+    landing_dir: str = Field(DEFAULT_LANDING_DIR, description="csv: landing directory or URL")
     csv_pattern: str = "*"
     csv_column_map: dict[str, str] = Field(
         default_factory=dict, description="csv: vendor column -> contract column"

@@ -10,19 +10,18 @@ remote server come from MLflow's own environment variables, never from this conf
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
+from alphadag import settings
+
 if TYPE_CHECKING:  # mlflow takes seconds to import: loading the code location must not pay it
     from mlflow.tracking import MlflowClient
 
     from alphadag.models.registry import ModelRegistry, RegisteredVersion
-
-DEFAULT_UI_BASE = "http://127.0.0.1:5000"
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -48,10 +47,10 @@ class MlflowResource(dg.ConfigurableResource):
     and every load checks the bytes it deserialises against them.
     """
 
-    tracking_uri: str = Field("sqlite:///.alphadag/mlflow.db", description="MLflow tracking URI")
+    tracking_uri: str = Field(settings.DEFAULT_MLFLOW_URI, description="MLflow tracking URI")
     registry_uri: str | None = Field(None, description="model registry URI (default: tracking)")
     artifact_location: str = Field(
-        ".alphadag/mlartifacts", description="artifact root of a newly created experiment"
+        settings.DEFAULT_MLFLOW_ARTIFACTS, description="artifact root of a newly created experiment"
     )
     experiment: str = "alphadag"
     model_name: str = "alphadag-returns"
@@ -116,7 +115,8 @@ class MlflowResource(dg.ConfigurableResource):
         )
 
     def ui_base(self) -> str:
-        return os.environ.get("MLFLOW_UI_BASE", DEFAULT_UI_BASE).rstrip("/")
+        """The MLflow UI's base URL (``MLFLOW_UI_BASE``, read now)."""
+        return settings.Settings.from_env().mlflow_ui_base.rstrip("/")
 
     def ui_url(self, run_id: str, experiment_id: str | None = None) -> str:
         """Link to a run in the MLflow UI (base from ``MLFLOW_UI_BASE``), for asset metadata."""

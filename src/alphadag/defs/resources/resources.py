@@ -1,4 +1,7 @@
-"""The one place resources are chosen: local defaults, overridden by environment variables."""
+"""The one place resources are chosen: local defaults, overridden by environment variables.
+
+The variables are read (``alphadag.settings.Settings.from_env``) each time the definitions load.
+"""
 
 import os
 
@@ -14,20 +17,21 @@ from alphadag.defs.resources.storage import ParquetPartitionIOManager
 @dg.definitions
 def resources() -> dg.Definitions:
     """IO manager, market-data source, MLflow store and alert sink for the code location."""
+    env = settings.Settings.from_env()
     return dg.Definitions(
         resources={
-            "io_manager": ParquetPartitionIOManager(data_root=settings.data_root()),
+            "io_manager": ParquetPartitionIOManager(data_root=env.data_root),
             "market_data": MarketDataResource(
-                source=settings.source_name(),  # type: ignore[arg-type]
-                tickers=settings.tickers(),
-                landing_dir=settings.landing_dir(),
+                source=env.source,  # type: ignore[arg-type]
+                tickers=list(env.tickers),
+                landing_dir=env.landing_dir,
             ),
             "mlflow": MlflowResource(
-                tracking_uri=settings.mlflow_tracking_uri(),
-                artifact_location=settings.mlflow_artifacts(),
+                tracking_uri=env.mlflow_uri,
+                artifact_location=env.mlflow_artifacts,
             ),
             "alerts": AlertSink(
-                jsonl_path=settings.alert_log(),
+                jsonl_path=env.alert_log,
                 # a secret: read from the environment at run time, never stored in config
                 webhook_url=(
                     dg.EnvVar("ALPHADAG_ALERT_WEBHOOK_URL")

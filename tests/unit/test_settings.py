@@ -1,0 +1,221 @@
+"""The settings object: one definition per variable, validated, never read at import; the
+freshness deadline follows the daily schedule."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime as dt
+import importlib
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alphadag import settings
+from alphadag.defs.pipelines import freshness
+from alphadag.defs.pipelines.freshness import FRESHNESS_MARGIN, Deadline
+from alphadag.settings import Settings, parse_daily_cron
+
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src" / "alphadag"
+NY = ZoneInfo("America/New_York")
+VARIABLES = [f.metadata["env"] for f in dataclasses.fields(Settings)]
+
+
+def test_unset_and_blank_variables_take_the_defaults():
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({name: "  " for name in VARIABLES}) == Settings()
+    s = Settings()
+    assert s.data_root == ".alphadag/data"
+    assert s.history_start == dt.date(2010, 1, 1)
+    assert (s.source, s.tickers, s.timezone) == ("sample", (), "America/New_York")
+    assert s.daily_cron == "30 18 * * 1-5"
+    assert s.mlflow_uri == "sqlite:///.alphadag/mlflow.db"
+    assert (s.champion_reruns, s.git_commit) == (5, None)
+
+
+def test_every_variable_overrides_its_field():
+    env = {
+        "ALPHADAG_DATA_ROOT": "s3://bucket/data",
+        "ALPHADAG_HISTORY_START": "2024-01-02",
+        "ALPHADAG_SOURCE": "csv",
+        "ALPHADAG_LANDING_DIR": "/landing",
+        "ALPHADAG_TICKERS": " AAPL, ,MSFT ",
+        "ALPHADAG_DAILY_CRON": "0 19 * * MON-FRI",
+        "ALPHADAG_TIMEZONE": "Europe/London",
+        "ALPHADAG_ALERT_LOG": "/var/log/alerts.jsonl",
+        "ALPHADAG_MLFLOW_URI": "http://mlflow:5000",
+        "ALPHADAG_MLFLOW_ARTIFACTS": "s3://bucket/mlflow",
+        "MLFLOW_UI_BASE": "https://mlflow.example.com",
+        "ALPHADAG_CHAMPION_RERUNS": "3",
+        "ALPHADAG_GIT_COMMIT": "abc123",
+    }
+    assert sorted(env) == sorted(VARIABLES)
+    s = Settings.from_env(env)
+    assert s == Settings(
+        data_root="s3://bucket/data",
+        history_start=dt.date(2024, 1, 2),
+        source="csv",
+        landing_dir="/landing",
+        tickers=("AAPL", "MSFT"),
+        daily_cron="0 19 * * MON-FRI",
+        timezone="Europe/London",
+        alert_log="/var/log/alerts.jsonl",
+        mlflow_uri="http://mlflow:5000",
+        mlflow_artifacts="s3://bucket/mlflow",
+        mlflow_ui_base="https://mlflow.example.com",
+        champion_reruns=3,
+        git_commit="abc123",
+    )
+    assert s.daily_run == (dt.time(19, 0), frozenset(range(5)))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ALPHADAG_HISTORY_START", "2010/01/01", "ALPHADAG_HISTORY_START must be YYYY-MM-DD"),
+        ("ALPHADAG_SOURCE", "bloomberg", "ALPHADAG_SOURCE must be one of sample, synthetic"),
+        ("ALPHADAG_TIMEZONE", "Mars/Olympus", "ALPHADAG_TIMEZONE must be an IANA time zone"),
+        ("ALPHADAG_CHAMPION_RERUNS", "0", "ALPHADAG_CHAMPION_RERUNS must be a positive integer"),
+        ("ALPHADAG_CHAMPION_RERUNS", "five", "ALPHADAG_CHAMPION_RERUNS must be a positive"),
+        ("ALPHADAG_DAILY_CRON", "*/5 18 * * 1-5", "ALPHADAG_DAILY_CRON must be 'M H * * DOW'"),
+        ("ALPHADAG_DAILY_CRON", "30 18 1 * *", "ALPHADAG_DAILY_CRON must be 'M H * * DOW'"),
+        ("ALPHADAG_DAILY_CRON", "30 18 * * 1-9", "weekdays are 0-7"),
+        ("ALPHADAG_DAILY_CRON", "30 18 * * 1/2", "cannot read the weekday field"),
+    ],
+)
+def test_a_bad_value_is_rejected_naming_the_variable(name, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        Settings.from_env({name: value})
+    assert repr(value) in str(err.value)
+
+
+def test_every_bad_variable_is_reported_at_once():
+    with pytest.raises(ValueError) as err:
+        Settings.from_env({"ALPHADAG_HISTORY_START": "x", "ALPHADAG_SOURCE": "y"})
+    assert "ALPHADAG_HISTORY_START" in str(err.value)
+    assert "ALPHADAG_SOURCE" in str(err.value)
+
+
+def test_daily_cron_weekdays():
+    assert parse_daily_cron("0 6 * * 6").weekdays == {5}  # Saturday
+    assert parse_daily_cron("0 6 * * 0").weekdays == parse_daily_cron("0 6 * * 7").weekdays == {6}
+    assert parse_daily_cron("0 6 * * *").weekdays == set(range(7))
+    assert parse_daily_cron("5 7 * * 1,3,sat,SUN") == (dt.time(7, 5), {0, 2, 5, 6})
+
+
+def test_current_is_read_once_per_process(monkeypatch):
+    first = settings.current()
+    monkeypatch.setenv("ALPHADAG_HISTORY_START", "2024-01-02")
+    assert settings.current() is first
+    assert settings.Settings.from_env().history_start == dt.date(2024, 1, 2)
+
+
+def test_the_table_lists_every_variable_once():
+    table = Settings.table()
+    for name in VARIABLES:
+        assert table.count(f"| `{name}` |") == 1, name
+    assert "`ALPHADAG_ALERT_WEBHOOK_URL`" in table
+    assert settings.__doc__ is not None and table in settings.__doc__
+
+
+@pytest.mark.xfail(
+    strict=True, reason="README's Configuration table is pasted from Settings.table()"
+)
+def test_readme_configuration_table_is_the_generated_one():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1]
+    lines = [ln for ln in section.strip().splitlines()]
+    table = "\n".join(lines[: next(i for i, ln in enumerate(lines) if not ln.startswith("|"))])
+    assert table == Settings.table()
+
+
+def _module_level_environ_reads(tree: ast.Module) -> list[int]:
+    """Lines outside any function that read ``os.environ`` / ``os.getenv`` (setdefault, which
+    gives a third-party library a default, is not a read of our settings)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            inside.update(id(n) for n in ast.walk(node) if n is not node)
+            inside.update(id(d) for d in getattr(node, "decorator_list", []))
+    lines = []
+    for node in ast.walk(tree):
+        if id(node) in inside or not isinstance(node, ast.Attribute):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and value.id == "os" and node.attr == "getenv":
+            lines.append(node.lineno)
+        environ = isinstance(value, ast.Attribute) and value.attr == "environ"
+        if environ and node.attr != "setdefault":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_reads_the_environment_at_import():
+    found = {
+        str(path.relative_to(SRC)): lines
+        for path in sorted(SRC.rglob("*.py"))
+        if (lines := _module_level_environ_reads(ast.parse(path.read_text())))
+    }
+    assert found == {}
+
+
+# -- the freshness deadline follows the schedule ---------------------------------------------
+
+
+def test_default_deadline_is_22_new_york_on_weekdays():
+    d = Deadline.after("30 18 * * 1-5", "America/New_York")
+    assert (d.cron, d.time) == ("0 22 * * 1-5", dt.time(22, 0))
+    assert d.policy().timezone == "America/New_York"
+
+
+def test_a_late_cron_moves_the_deadline_past_the_tick():
+    d = Deadline.after("30 23 * * 1-5", "America/New_York")
+    assert d.cron == "0 3 * * 2-6"  # Tuesday..Saturday 03:00: after each weekday's 23:30 tick
+    policy = d.policy()
+    assert (policy.deadline_cron, policy.timezone) == ("0 3 * * 2-6", "America/New_York")
+    ny = dt.timezone(dt.timedelta(hours=-4))  # EDT
+    # Tuesday 02:59: Monday's deadline (Tue 03:00) has not passed, Friday's has
+    assert d.last_run_day(dt.datetime(2024, 7, 9, 2, 59, tzinfo=ny)) == dt.date(2024, 7, 5)
+    assert d.last_run_day(dt.datetime(2024, 7, 9, 3, 0, tzinfo=ny)) == dt.date(2024, 7, 8)
+
+
+def test_deadline_uses_the_schedule_timezone():
+    d = Deadline.after("15 17 * * 1-5", "Europe/London")
+    assert (d.cron, d.timezone) == ("45 20 * * 1-5", "Europe/London")
+
+
+def test_module_policy_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("ALPHADAG_DAILY_CRON", "30 23 * * 1-5")
+    settings.current.cache_clear()
+    try:
+        reloaded = importlib.reload(freshness)
+        assert reloaded.DAILY_FRESHNESS.deadline_cron == "0 3 * * 2-6"
+    finally:
+        monkeypatch.undo()
+        settings.current.cache_clear()
+        importlib.reload(freshness)
+    assert freshness.DAILY_FRESHNESS.deadline_cron == "0 22 * * 1-5"
+
+
+@given(
+    hour=st.integers(0, 23),
+    minute=st.integers(0, 59),
+    days=st.sets(st.integers(0, 6), min_size=1),
+)
+def test_deadline_is_the_margin_after_every_tick(hour, minute, days):
+    cron = f"{minute} {hour} * * {','.join(str((d + 1) % 7) for d in sorted(days))}"
+    d = Deadline.after(cron, "America/New_York")
+    deadline = parse_daily_cron(d.cron)
+    for day in days:
+        tick = dt.datetime(2024, 1, 1 + day, hour, minute)  # 2024-01-01 is a Monday
+        due = tick + FRESHNESS_MARGIN
+        assert deadline.time == due.time()
+        assert due.weekday() in deadline.weekdays
+        # a state seen at the deadline belongs to the tick's day, a minute before to an earlier one
+        assert d.last_run_day(due.replace(tzinfo=NY)) == tick.date()
+        assert d.last_run_day((due - dt.timedelta(minutes=1)).replace(tzinfo=NY)) < tick.date()
