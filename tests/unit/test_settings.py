@@ -123,9 +123,6 @@ def test_the_table_lists_every_variable_once():
     assert settings.__doc__ is not None and table in settings.__doc__
 
 
-@pytest.mark.xfail(
-    strict=True, reason="README's Configuration table is pasted from Settings.table()"
-)
 def test_readme_configuration_table_is_the_generated_one():
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Configuration", 1)[1]
