@@ -285,7 +285,7 @@ def test_a_run_against_a_benchmark_and_the_analysis_table():
     assert shown["Trades [trades]"].to_list() == [str(v) for v in table["n_trades"]]
 
 
-# DESIGN.md's backtest result contract
+# the backtest result contract of docs/ARCHITECTURE.md
 DESIGN_FIELDS = (
     "total_return_pct", "equity_final", "n_trades", "max_drawdown_pct", "win_rate_pct",
     "exposure_pct", "buy_hold_return_pct", "cagr_pct", "volatility_ann_pct", "sharpe", "sortino",

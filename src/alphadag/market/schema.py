@@ -1,9 +1,9 @@
 """Bar schemas: the raw table as delivered, the validated ``bars`` contract and the quarantine table.
 
-Column names are public API (see DESIGN.md). ``raw_bars`` keeps the vendor's ticker string, an
-``origin`` (file path, dataset or generator) and, in ``parse_errors``, the vendor's text of every
-value that is not a number, so a rejected row can always be traced back to what was delivered;
-``bars`` has canonical tickers and only the contract columns.
+Column names are public API (see docs/ARCHITECTURE.md). ``raw_bars`` keeps the vendor's ticker
+string, an ``origin`` (file path, dataset or generator) and, in ``parse_errors``, the vendor's text
+of every value that is not a number, so a rejected row can always be traced back to what was
+delivered; ``bars`` has canonical tickers and only the contract columns.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ PREDICTIONS_SCHEMA: dict[str, Any] = {
     "model_source": pl.String,
     "interval_method": pl.String,
 }
-"""The ``predictions`` contract (DESIGN.md), plus ``interval_method``."""
+"""The ``predictions`` contract (docs/ARCHITECTURE.md, Data contracts)."""
 
 
 @dataclass(frozen=True)
