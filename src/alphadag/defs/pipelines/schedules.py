@@ -39,7 +39,8 @@ def session_of(scheduled: dt.datetime | None, timezone: str = _DAILY_TZ) -> dt.d
     execution_timezone=_DAILY_TZ,
     description=(
         f"After the US close ({_DAILY_CRON}, {_DAILY_TZ}): daily_job for that XNYS session; "
-        "holidays are skipped; run key = session, so a session is never run twice."
+        "holidays are skipped; run key = session, so a session is never run twice. "
+        "Off until started (the sample source has no new sessions)."
     ),
 )
 def daily_schedule(context: dg.ScheduleEvaluationContext):
@@ -60,5 +61,8 @@ train_job_weekly_schedule = dg.ScheduleDefinition(
     job=train_job,
     cron_schedule="0 6 * * 6",
     execution_timezone=settings.EXCHANGE_TIMEZONE,
-    description="Retrain, register and gate the return model once a week, after Friday's close.",
+    description=(
+        "Retrain, register and gate the return model once a week, after Friday's close. "
+        "Off until started."
+    ),
 )

@@ -33,6 +33,12 @@ from alphadag.market.sources.csv_landing import (
         if settings.current().source == "csv"  # read once per process: a decorator value
         else dg.DefaultSensorStatus.STOPPED
     ),
+    description=(
+        "Every minute: ingest_job for exactly the sessions a new or changed landing file touches "
+        "(csv source; on by default when ALPHADAG_SOURCE=csv). A broken file is quarantined and "
+        "alerted once, never stops the sensor; a cursor that moved backwards is alerted "
+        "(sensor_cursor_rewound), never handled silently."
+    ),
 )
 def landing_zone_sensor(
     context: dg.SensorEvaluationContext, market_data: MarketDataResource, alerts: AlertSink

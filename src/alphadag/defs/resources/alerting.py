@@ -49,7 +49,7 @@ def read_alerts(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 class AlertSink(dg.ConfigurableResource):
-    """A JSON-lines alert log, plus an optional webhook (Slack-compatible ``{"text": ...}``)."""
+    """A JSON-lines alert log, plus an optional webhook (Slack-compatible JSON with a text key)."""
 
     jsonl_path: str = Field(DEFAULT_ALERT_LOG, description="append-only JSON-lines alert log")
     webhook_url: str | None = Field(

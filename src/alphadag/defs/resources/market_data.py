@@ -16,7 +16,7 @@ from alphadag.settings import DEFAULT_LANDING_DIR
 
 
 class MarketDataResource(dg.ConfigurableResource):
-    """Configuration of the market-data source (see ``alphadag.market.sources``)."""
+    """Configuration of the market-data source (the classes in alphadag.market.sources)."""
 
     source: Literal["sample", "synthetic", "csv", "yfinance"] = "sample"
     tickers: list[str] = Field(
