@@ -21,8 +21,8 @@ from alphadag.models.training import label_of
 
 
 class ModelExperimentConfig(dg.Config):
-    """The model spec and its walk-forward evaluation (shared by ``oos_predictions`` and
-    ``return_model``: give both the same values, or ``return_model`` refuses the series)."""
+    """The model spec and its walk-forward evaluation (shared by oos_predictions and
+    return_model: give both the same values, or return_model refuses the series)."""
 
     family: str = Field("ridge", description="ridge | hgb | random_forest")
     params: dict[str, Any] = Field(default_factory=dict, description="estimator parameters")
