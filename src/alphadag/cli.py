@@ -860,12 +860,13 @@ def _print_serving(summary: dict) -> None:
     import polars as pl
 
     from alphadag import settings
+    from alphadag.storage import PartitionStore
 
     if not summary["success"]:
         return
-    root = settings.data_root()
-    first, last = summary["range"].split(" .. ")
-    preds = pl.read_parquet(os.path.join(root, "predictions", "*", f"{last}.parquet"))
+    store = PartitionStore(settings.data_root())
+    first, last = (dt.date.fromisoformat(k) for k in summary["range"].split(" .. "))
+    preds = store.read("predictions", [last])
     with pl.Config(tbl_rows=30, tbl_cols=12, tbl_hide_dataframe_shape=True, float_precision=4):
         print(f"\n   predictions for {last} (top 10 by signal; {preds.height} tickers):")
         print(
@@ -887,17 +888,8 @@ def _print_serving(summary: dict) -> None:
     sources = sorted(set(preds["model_source"]))
     print(f"   model_source: {', '.join(sources)}   interval: {preds['interval_method'][0]}")
     scores = (
-        # partitions written by an older version may lack newer columns (and vice versa)
-        pl.scan_parquet(
-            os.path.join(root, "prediction_scores", "*", "*.parquet"),
-            missing_columns="insert",
-            extra_columns="ignore",
-        )
-        .filter(
-            pl.col("date").is_between(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
-        )
-        .collect()
-        .sort("date")
+        # partitions written by an older version may lack newer columns: scan fills them with nulls
+        store.scan("prediction_scores", first, last).collect().sort("date")
     )
     if scores.height == 0:
         print("   prediction_scores: no prediction has matured yet")
@@ -917,7 +909,9 @@ def _print_serving(summary: dict) -> None:
     )
     from alphadag.models.ic import ic_summary
 
-    horizon = int(scores["horizon"][0]) if "horizon" in scores.columns else 1
+    # partitions older than the horizon column have it null
+    known = scores["horizon"].drop_nulls() if "horizon" in scores.columns else []
+    horizon = int(known[0]) if len(known) else 1
     s = ic_summary(scores["rank_ic"].to_numpy(), horizon)
     served = (
         f"   served rank IC over those dates: {_num(s.mean, '+.4f')}, Newey-West t "
@@ -942,11 +936,10 @@ def _last_bar(ticker: str) -> dt.date | None:
     import polars as pl
 
     from alphadag import settings
+    from alphadag.storage import PartitionStore
 
-    path = os.path.join(settings.data_root(), "bars", "*", "*.parquet")
-    last = (
-        pl.scan_parquet(path).filter(pl.col("ticker") == ticker).select(pl.col("date").max())
-    ).collect()
+    bars = PartitionStore(settings.data_root()).scan("bars")
+    last = (bars.filter(pl.col("ticker") == ticker).select(pl.col("date").max())).collect()
     return last.item()
 
 
@@ -1076,13 +1069,14 @@ def _data_summary() -> None:
     import polars as pl
 
     from alphadag import settings
+    from alphadag.storage import PartitionStore
 
-    root = settings.data_root()
+    store = PartitionStore(settings.data_root())
     for dataset in ("raw_bars", "bars", "quarantined_bars", "features", "labels"):
-        path = os.path.join(root, dataset)
-        if not os.path.isdir(path):
+        if not store.sessions(dataset):
             continue
-        frame = pl.scan_parquet(os.path.join(path, "*", "*.parquet"))
+        path = store.root / dataset
+        frame = store.scan(dataset)
         stats = frame.select(
             pl.len().alias("rows"),
             pl.col("ticker").n_unique().alias("tickers"),

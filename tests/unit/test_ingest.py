@@ -18,7 +18,6 @@ from alphadag.market.ingest import (
     fetch_partitions,
     fetch_window,
     read_partitions,
-    split_by_partition,
 )
 from alphadag.market.schema import RAW_BARS_SCHEMA
 from alphadag.market.sources.base import BarSource, Coverage
@@ -26,6 +25,7 @@ from alphadag.market.sources.csv_landing import CsvLandingSource, LandingFileErr
 from alphadag.market.sources.sample import SampleSource
 from alphadag.market.sources.synthetic import Fault, SyntheticSource
 from alphadag.market.validation import validate
+from alphadag.storage import split_by_partition
 
 FRI, SAT, SUN, MON = (dt.date(2022, 12, d) for d in (9, 10, 11, 12))
 XMAS_FRI, XMAS_SAT, XMAS_MON, XMAS_TUE = (dt.date(2022, 12, d) for d in (23, 24, 26, 27))

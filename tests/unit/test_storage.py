@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alphadag.market.storage import (
+from alphadag.storage import (
     PartitionStore,
     PartitionWriteError,
     WrittenPartition,
@@ -111,7 +111,7 @@ def test_write_many_writes_in_date_order(tmp_path: Path) -> None:
 def test_write_many_replaces_every_file_with_one_sync_and_leaves_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from alphadag.market import storage as storage_mod
+    from alphadag.storage import store as storage_mod
 
     store = PartitionStore(tmp_path)
     store.write_many("bars", {D1: bars(5), D2: bars(5)})
@@ -127,7 +127,7 @@ def test_write_many_replaces_every_file_with_one_sync_and_leaves_no_temp_file(
 def test_write_many_failing_midway_keeps_the_old_files_and_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from alphadag.market import storage as storage_mod
+    from alphadag.storage import store as storage_mod
 
     store = PartitionStore(tmp_path)
     store.write_many("bars", {D1: bars(4), D2: bars(4)})
@@ -284,7 +284,7 @@ def test_round_trip_and_deterministic_bytes(
 _CRASH_WRITER = """
 import datetime as dt
 import polars as pl
-from alphadag.market.storage import PartitionStore
+from alphadag.storage.store import PartitionStore
 
 frames = (pl.read_parquet(path_a), pl.read_parquet(path_b))
 store = PartitionStore(root)
@@ -313,7 +313,7 @@ def test_a_killed_writer_never_leaves_a_torn_partition(tmp_path: Path) -> None:
     # forkserver with polars preloaded: each writer starts in milliseconds, and inherits no
     # polars thread pool (forking this process directly could deadlock the child).
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["polars", "alphadag.market.storage"])
+    ctx.set_forkserver_preload(["polars", "alphadag.storage.store"])
     frame_a, frame_b = _big_frame(1), _big_frame(2)
     src_a, src_b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     frame_a.write_parquet(src_a)

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from alphadag.market.storage import (
+from alphadag.storage import (
     STAGING,
     CorruptPartitionError,
     PartitionStore,
@@ -99,7 +99,7 @@ _KILLED_WRITER = textwrap.dedent(
     """
     import datetime as dt, os, sys
     import numpy as np, polars as pl
-    from alphadag.market import storage
+    from alphadag.storage import store as storage
 
     store = storage.PartitionStore(sys.argv[1])
     n = 2_000_000
@@ -190,7 +190,7 @@ _FILL_DISK = textwrap.dedent(
     """
     import datetime as dt, resource, signal, sys
     import numpy as np, polars as pl
-    from alphadag.market.storage import PartitionStore, PartitionWriteError
+    from alphadag.storage.store import PartitionStore, PartitionWriteError
 
     if sys.argv[2] == "rlimit":  # a real file-size limit where no tmpfs can be mounted
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -102,24 +102,3 @@ def _attributed(source: BarSource, raw: pl.DataFrame, days: list[dt.date]) -> pl
         )
     out = attribute_partitions(raw, days)
     return out.with_row_index("_i").sort("partition_date", "_i").drop("_i")
-
-
-def split_by_partition(
-    frame: pl.DataFrame, column: str, days: list[dt.date]
-) -> dict[dt.date, pl.DataFrame]:
-    """One frame per day of ``days`` (empty ones included) keyed by date, from ``frame[column]``.
-
-    >>> f = pl.DataFrame({"d": [dt.date(2020, 1, 2)], "x": [1]})
-    >>> {k.isoformat(): v.height for k, v in split_by_partition(f, "d", [dt.date(2020, 1, 2),
-    ...     dt.date(2020, 1, 3)]).items()}
-    {'2020-01-02': 1, '2020-01-03': 0}
-    """
-    stray = frame.filter(~pl.col(column).is_in(days))
-    if stray.height:
-        raise ValueError(
-            f"{stray.height} row(s) have {column} outside the partitions being written, "
-            f"e.g. {stray.row(0, named=True)}"
-        )
-    parts = {key[0]: part for key, part in frame.partition_by(column, as_dict=True).items()}
-    empty = frame.clear()
-    return {day: parts.get(day, empty) for day in sorted(days)}

@@ -36,7 +36,7 @@ from alphadag.backtest.report import (
 from alphadag.backtest.strategies import ModelSignal, TopkDropout, get_strategy
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
-from alphadag.market.storage import PartitionStore
+from alphadag.storage import PartitionStore
 
 REPORT_DIR = "reports/backtest_report"
 MARKDOWN_INLINE_CHARS = 999  # the Dagster UI (1.13) renders markdown in place below 1,000 chars
@@ -84,10 +84,9 @@ class BacktestReportConfig(dg.Config):
 
 
 def _period(store: PartitionStore, config: BacktestReportConfig) -> list[dt.date]:
-    days = sorted(dt.date.fromisoformat(p.stem) for p in (store.root / "bars").glob("*/*.parquet"))
-    lo = dt.date.fromisoformat(config.start) if config.start else dt.date.min
-    hi = dt.date.fromisoformat(config.end) if config.end else dt.date.max
-    days = [d for d in days if lo <= d <= hi]
+    lo = dt.date.fromisoformat(config.start) if config.start else None
+    hi = dt.date.fromisoformat(config.end) if config.end else None
+    days = store.sessions("bars", lo, hi)
     if len(days) < 2:
         raise ValueError(
             f"backtest_report needs at least two sessions of bars in {config.start}..{config.end}, "

@@ -19,6 +19,7 @@ from alphadag.defs.pipelines.partitions import (
     sessions_partitions,
 )
 from alphadag.models.scoring import ROLLING_WINDOWS, score_predictions
+from alphadag.storage import storage_metadata
 
 SCORE_LOOKBACK_SESSIONS = 80
 """Predictions read before T: the 60-date rolling window plus horizons up to 20 sessions."""
@@ -36,8 +37,12 @@ _WINDOW = dg.TimeWindowPartitionMapping(
     group_name="evaluation",
     kinds={"polars", "parquet"},
     ins={
-        "predictions": dg.AssetIn(metadata={"window_optional": True}, partition_mapping=_WINDOW),
-        "bars": dg.AssetIn(metadata={"window_optional": True}, partition_mapping=_WINDOW),
+        "predictions": dg.AssetIn(
+            metadata=storage_metadata(window_optional=True), partition_mapping=_WINDOW
+        ),
+        "bars": dg.AssetIn(
+            metadata=storage_metadata(window_optional=True), partition_mapping=_WINDOW
+        ),
     },
 )
 def prediction_scores(

@@ -32,6 +32,7 @@ from alphadag.features import (
 )
 from alphadag.features.contracts import check_features
 from alphadag.markdown import markdown_table
+from alphadag.storage import storage_metadata
 
 LABEL_HORIZONS = (1, 5, 20)
 
@@ -112,7 +113,7 @@ def _contract_by_session(own: pl.DataFrame, bars: pl.DataFrame, sessions: list[s
     freshness_policy=DAILY_FRESHNESS,
     ins={
         "bars": dg.AssetIn(
-            metadata={"window_optional": True},
+            metadata=storage_metadata(window_optional=True),
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=FROM_FIRST_SESSION,
                 end_offset=0,
@@ -220,7 +221,7 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, bars: pl
     kinds={"polars", "parquet"},
     ins={
         "bars": dg.AssetIn(
-            metadata={"window_optional": True},
+            metadata=storage_metadata(window_optional=True),
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=0,
                 end_offset=max(LABEL_HORIZONS),

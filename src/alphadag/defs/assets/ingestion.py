@@ -32,6 +32,7 @@ from alphadag.market.ingest import RAW_PARTITION_SCHEMA, read_partitions
 from alphadag.market.sources.csv_landing import record_rejected
 from alphadag.market.sources.errors import TransientSourceError, is_transient_exception
 from alphadag.market.validation import REFERENCE_WINDOW, MoveBounds, validate
+from alphadag.storage import storage_metadata
 
 source_fetch_retry = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -43,7 +44,7 @@ source_fetch_retry = dg.RetryPolicy(
     backfill_policy=full_history_backfill,
     group_name="ingestion",
     kinds={"polars", "parquet"},
-    metadata={"partition_column": "partition_date"},
+    metadata=storage_metadata(partition_column="partition_date"),
     retry_policy=source_fetch_retry,
     pool="market_data",
 )
@@ -141,19 +142,20 @@ class BarsValidationConfig(dg.Config):
             kinds={"polars", "parquet"},
             description="Validated, canonical daily bars (the bars contract), one file per session.",
             freshness_policy=DAILY_FRESHNESS,
-            metadata={"rebuild_job": "ingest_job"},  # with quarantined_bars, never alone
+            # rebuilt with quarantined_bars, never alone
+            metadata=storage_metadata(rebuild_job="ingest_job"),
         ),
         "quarantined_bars": dg.AssetOut(
             group_name="ingestion",
             kinds={"polars", "parquet"},
-            metadata={"partition_column": "partition_date", "rebuild_job": "ingest_job"},
+            metadata=storage_metadata(partition_column="partition_date", rebuild_job="ingest_job"),
             description="Rejected raw rows with the rule, value and a reason naming origin, "
             "ticker, date and rule.",
         ),
     },
     ins={
         "raw_bars": dg.AssetIn(
-            metadata={"window_optional": True},
+            metadata=storage_metadata(window_optional=True),
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=-REFERENCE_WINDOW, allow_nonexistent_upstream_partitions=True
             ),

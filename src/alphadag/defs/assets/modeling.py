@@ -38,8 +38,6 @@ slash-grouped (``test/model/rank_ic_mean``, ``cv/model/ic_mean`` per fold,
 are logged as an MLflow dataset input named and digested by their data version.
 """
 
-import datetime as dt
-
 import dagster as dg
 import polars as pl
 from pydantic import Field
@@ -47,7 +45,6 @@ from pydantic import Field
 from alphadag.defs.assets.oos import ModelExperimentConfig
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
-from alphadag.market.storage import PartitionStore
 from alphadag.models import build_training_set, make_segments
 from alphadag.models.training import data_version
 
@@ -76,11 +73,6 @@ class ReturnModelConfig(ModelExperimentConfig):
     )
 
 
-def _sessions(store: PartitionStore, dataset: str) -> set[dt.date]:
-    """The session dates with a ``dataset`` partition file."""
-    return {dt.date.fromisoformat(p.stem) for p in (store.root / dataset).glob("*/*.parquet")}
-
-
 @dg.asset(
     group_name="modeling",
     kinds={"polars", "parquet"},
@@ -99,7 +91,7 @@ def training_set(
     training label looks into the evaluation periods.
     """
     store = io_manager.store
-    days = sorted(_sessions(store, "features") & _sessions(store, "labels"))
+    days = sorted(set(store.sessions("features")) & set(store.sessions("labels")))
     if not days:
         raise ValueError("no session has both features and labels: run daily_data_job first")
     segments = make_segments(

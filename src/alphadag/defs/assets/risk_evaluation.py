@@ -27,6 +27,7 @@ from alphadag.defs.pipelines.partitions import (
 )
 from alphadag.markdown import markdown_table
 from alphadag.risk.var_backtest import breaches, coverage_table
+from alphadag.storage import storage_metadata
 
 _HISTORY = dg.TimeWindowPartitionMapping(
     start_offset=FROM_FIRST_SESSION, end_offset=0, allow_nonexistent_upstream_partitions=True
@@ -54,8 +55,12 @@ class VarBacktestConfig(dg.Config):
     group_name="evaluation",
     kinds={"polars", "parquet"},
     ins={
-        "predictions": dg.AssetIn(metadata={"window_optional": True}, partition_mapping=_HISTORY),
-        "bars": dg.AssetIn(metadata={"window_optional": True}, partition_mapping=_HISTORY),
+        "predictions": dg.AssetIn(
+            metadata=storage_metadata(window_optional=True), partition_mapping=_HISTORY
+        ),
+        "bars": dg.AssetIn(
+            metadata=storage_metadata(window_optional=True), partition_mapping=_HISTORY
+        ),
     },
     check_specs=[
         # Unpartitioned: it tests every forecast matured by the run's last session, a property

@@ -35,6 +35,7 @@ from alphadag.models.serving import (
     resolve_served_model,
 )
 from alphadag.risk import portfolio_var_cvar, risk_table, simple_returns, top_k_weights
+from alphadag.storage import storage_metadata
 
 RISK_LOOKBACK_SESSIONS = 300
 """Bars partitions read before each session: the 250-return risk window plus the EWMA's seed."""
@@ -77,7 +78,7 @@ class PredictionsConfig(dg.Config):
         # the run's sessions are scored; the DRIFT_WINDOW_SESSIONS up to the last feed the drift
         # check (features of sessions before the run, never after it)
         "features": dg.AssetIn(
-            metadata={"window_optional": True},
+            metadata=storage_metadata(window_optional=True),
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=-(DRIFT_WINDOW_SESSIONS - 1),
                 end_offset=0,
@@ -85,7 +86,7 @@ class PredictionsConfig(dg.Config):
             ),
         ),
         "bars": dg.AssetIn(
-            metadata={"window_optional": True},
+            metadata=storage_metadata(window_optional=True),
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=-RISK_LOOKBACK_SESSIONS,
                 end_offset=0,

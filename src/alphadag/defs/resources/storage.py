@@ -1,7 +1,8 @@
 """The Parquet partition IO manager: one file per asset and session, written atomically.
 
 An asset returns one ``pl.DataFrame`` for its whole partition range; the IO manager splits it by the
-asset's ``partition_column`` (definition metadata, default ``date``) and replaces exactly the files
+asset's partition column (definition metadata built by
+:func:`alphadag.storage.meta.storage_metadata`, default ``date``) and replaces exactly the files
 of the run's partitions, writing an empty file (with the schema) for a session with no rows. Each
 partition's materialization gets its own file's ``rows`` (also ``dagster/row_count``), ``bytes``,
 ``path`` and, where there is a ``ticker`` column, ``tickers``. Inputs load the upstream partitions
@@ -34,12 +35,13 @@ import polars as pl
 
 from alphadag.defs.assets.session_checks import SessionOutcome
 from alphadag.defs.partition_metadata import add_partition_metadata
-from alphadag.market.ingest import split_by_partition
-from alphadag.market.storage import (
+from alphadag.storage import (
     CorruptPartitionError,
     PartitionStore,
     PartitionWriteError,
     WrittenPartition,
+    meta,
+    split_by_partition,
 )
 
 Outcomes = Mapping[str, SessionOutcome | tuple[bool, Mapping[str, Any]]]
@@ -118,7 +120,7 @@ def _file_metadata(w: WrittenPartition, frame: pl.DataFrame) -> dict:
 
 def _rebuild_hint(asset: str, day: dt.date | None, job: str | None) -> str:
     """How to rebuild a stored partition: its job (an asset that cannot be materialized alone,
-    definition metadata rebuild_job) or the asset itself."""
+    definition metadata ``meta.REBUILD_JOB``) or the asset itself."""
     if day is None:
         return f"rebuild it: dg launch --assets {asset}"
     if job:
@@ -150,6 +152,9 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
 
     @property
     def store(self) -> PartitionStore:
+        """The partition store under ``data_root``: public API for an asset that reads a range
+        of sessions that is not a partition range of its own (``training_set``,
+        ``backtest_report``), through ``sessions`` / ``read`` / ``scan``."""
         return PartitionStore(self.data_root)
 
     @staticmethod
@@ -173,7 +178,7 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
                 )
                 return
             days = [dt.date.fromisoformat(k) for k in context.asset_partition_keys]
-            column = (context.definition_metadata or {}).get("partition_column", "date")
+            column = meta.partition_column(context.definition_metadata)
             parts = split_by_partition(frame, column, days)
             if isinstance(obj, Audited):
                 metadata = self._write_audit_publish(context, obj, parts)
@@ -242,7 +247,7 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
             return self._load(context)
         except CorruptPartitionError as err:
             upstream = context.upstream_output
-            job = (upstream.definition_metadata or {}).get("rebuild_job") if upstream else None
+            job = meta.rebuild_job(upstream.definition_metadata) if upstream else None
             raise dg.Failure(
                 description=f"{asset}: {err}; {_rebuild_hint(asset, err.day, job)}",
                 metadata={"path": dg.MetadataValue.path(err.path)},
@@ -259,7 +264,7 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
             return self.store.read_table(self._dataset(context.asset_key))
         days = [dt.date.fromisoformat(k) for k in context.asset_partition_keys]
         dataset = self._dataset(context.asset_key)
-        if not (context.definition_metadata or {}).get("window_optional"):
+        if not meta.window_optional(context.definition_metadata):
             return self.store.read(dataset, days)
         # A lookback/lookahead window: partitions outside the run's own range may be absent (the
         # first sessions of a history, the sessions after today); the run's own ones must exist.
