@@ -66,6 +66,8 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
+from alphadag.settings import MLFLOW_HTTP_WAIT_DEFAULTS
+
 __all__ = [
     "ALIAS_CHALLENGER",
     "ALIAS_CHAMPION",
@@ -122,13 +124,7 @@ TAG_MLMODEL_SHA256 = "alphadag.mlmodel_sha256"
 TAG_MODEL_FILE = "alphadag.model_file"
 TAG_RUN_ID = "alphadag.run_id"  # set on every version log_and_register registers
 
-HTTP_WAIT_DEFAULTS: Mapping[str, str] = MappingProxyType(
-    {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-    }
-)
+HTTP_WAIT_DEFAULTS: Mapping[str, str] = MappingProxyType(dict(MLFLOW_HTTP_WAIT_DEFAULTS))
 """MLflow's HTTP retries, backoff factor and per-try timeout (s) unless the environment sets them.
 
 MLflow's own defaults (7 retries, factor 2, 120 s per try) make a call to a closed port fail

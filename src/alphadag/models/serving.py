@@ -56,6 +56,7 @@ from alphadag.features.model_inputs import DERIVED_COLUMNS, missing_sources
 from alphadag.models.metrics import naive_baseline_predictions
 from alphadag.models.pipelines import feature_matrix
 from alphadag.risk.intervals import conformal_quantile, min_calibration_size
+from alphadag.settings import DEFAULT_HORIZON
 
 __all__ = [
     "BASELINE_NAME",
@@ -197,7 +198,7 @@ def _load_version(
         source="champion",
         name=name,
         version=str(version),
-        horizon=int(loaded.tags.get("alphadag.horizon", "5")),
+        horizon=int(loaded.tags.get("alphadag.horizon", str(DEFAULT_HORIZON))),
         feature_columns=tuple(loaded.inputs),
         predict_fn=loaded.pipeline.predict,
         residuals=loaded.run_frame(CALIBRATION_ARTIFACT),

@@ -36,6 +36,7 @@ from alphadag.backtest.report import (
 from alphadag.backtest.strategies import ModelSignal, TopkDropout, get_strategy
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
+from alphadag.settings import DEFAULT_HORIZON
 from alphadag.storage import PartitionStore
 
 REPORT_DIR = "reports/backtest_report"
@@ -72,7 +73,8 @@ class BacktestReportConfig(dg.Config):
         1, description="model signal: at most n_drop holdings replaced per rebalance"
     )
     rebalance: int = Field(
-        5, description="model signal: sessions between rebalances (the 5-session horizon)"
+        DEFAULT_HORIZON,
+        description="model signal: sessions between rebalances (the 5-session horizon)",
     )
     band: int = Field(
         5, description="model signal: a holding is kept while ranked within top_k + band"

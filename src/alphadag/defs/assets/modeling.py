@@ -47,6 +47,7 @@ from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
 from alphadag.models import build_training_set, make_segments
 from alphadag.models.training import data_version
+from alphadag.settings import DEFAULT_HORIZON
 
 __all__ = ["ReturnModelConfig", "TrainingSetConfig", "data_version", "return_model", "training_set"]
 
@@ -54,7 +55,9 @@ __all__ = ["ReturnModelConfig", "TrainingSetConfig", "data_version", "return_mod
 class TrainingSetConfig(dg.Config):
     """Label horizon and the explicit segments in time (the embargo defaults to the horizon)."""
 
-    horizon: int = Field(5, description="label horizon in sessions (fwd_ret_{horizon}d)")
+    horizon: int = Field(
+        DEFAULT_HORIZON, description="label horizon in sessions (fwd_ret_{horizon}d)"
+    )
     valid_frac: float = 0.15
     test_frac: float = 0.15
     embargo: int | None = Field(None, description="sessions between segments (>= horizon)")

@@ -35,6 +35,7 @@ from alphadag.models.serving import (
     resolve_served_model,
 )
 from alphadag.risk import portfolio_var_cvar, risk_table, simple_returns, top_k_weights
+from alphadag.settings import DEFAULT_HORIZON
 from alphadag.storage import storage_metadata
 
 RISK_LOOKBACK_SESSIONS = 300
@@ -63,7 +64,9 @@ class PredictionsConfig(dg.Config):
     drift_alpha: float = Field(
         0.05, gt=0.0, lt=1.0, description="Benjamini-Hochberg level of the drift test"
     )
-    default_horizon: int = Field(5, description="the baseline's horizon when no model answers")
+    default_horizon: int = Field(
+        DEFAULT_HORIZON, description="the baseline's horizon when no model answers"
+    )
 
 
 @dg.asset(
