@@ -8,10 +8,12 @@
 from alphadag.backtest import strategies
 from alphadag.backtest.analysis import ICAnalysis, ic_analysis
 from alphadag.backtest.engine import BacktestResult, GridResult, run_backtest, run_grid
+from alphadag.backtest.settings import BacktestSettings
 from alphadag.backtest.stats import Stats, compute_stats
 
 __all__ = [
     "BacktestResult",
+    "BacktestSettings",
     "GridResult",
     "ICAnalysis",
     "Stats",

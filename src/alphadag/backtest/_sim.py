@@ -2,29 +2,131 @@
 
 Arrays are ``(sessions, tickers)``; NaN marks a ticker without a bar that session (and a
 missing ``high``/``low``). See :func:`alphadag.backtest.engine.run_backtest` for the conventions
-this loop implements. :func:`simulate_many` runs :func:`simulate` over a stack of target grids
-(one per parameter combination) in one call.
+this loop implements. :func:`simulate` runs one backtest, :func:`simulate_many` one per target
+grid of a stack (one per parameter combination) in one call; both take the price grids as
+:class:`Grids` and the encoded knobs as :class:`SimParams`, and return :class:`SimResult`. The
+jitted kernels behind them pass tuples; only this module unpacks them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
+
+from alphadag.backtest.settings import SIZINGS
 
 # backtesting.py's ``buy()`` asks for ``1 - eps`` of the available margin and divides the
 # commission of that fractional order by ``1 - eps``: the same expression sizes our all-in orders.
 FRAC = 1.0 - np.finfo(np.float64).eps
 
-SIZING_CODES = {"all_in": 0, "equal_weight": 1, "weight": 2, "vol_target": 3}
+SIZING_CODES = {name: code for code, name in enumerate(SIZINGS)}
 
 # why a trade was closed (the ledger's ``exit_reason``)
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "drawdown_limit", "end")
 EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE, EXIT_BREAKER, EXIT_END = range(5)
 
 
+class Grids(NamedTuple):
+    """The price grids of a layout: ``fill`` (open, else close), ``close``, ``high``, ``low``
+    (NaN where missing) and ``vol`` (the annualised realised volatility known at each close,
+    read only by ``vol_target`` sizing; a ``(1, 1)`` NaN placeholder otherwise)."""
+
+    fill: np.ndarray
+    close: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    vol: np.ndarray
+
+
+class SimParams(NamedTuple):
+    """The knobs encoded for the kernels, in their argument order: NaN turns ``stop_loss``,
+    ``take_profit`` and ``dd_limit`` off, inf ``max_weight``; ``cooldown < 0``: the breaker
+    halts for the rest of the run; ``slip`` is a fraction (bps / 1e4); ``sizing`` a code of
+    :data:`SIZING_CODES`."""
+
+    cash0: float
+    rate: float
+    fixed: float
+    minimum: float
+    slip: float
+    fractional: bool
+    sizing: int
+    stop_loss: float
+    take_profit: float
+    max_weight: float
+    leverage: float
+    dd_limit: float
+    cooldown: int
+    target_vol: float
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """One simulation: the ``equity``, ``cash`` and ``gross`` (sum of ``|position value|``)
+    curves at each close, the ``traded`` value (both sides), and the ledger, one entry per
+    trade: ``ticker`` (column index), ``entry_bar``/``exit_bar`` (session indices), signed
+    ``size``, ``entry_price``/``exit_price`` (slippage included), ``entry_commission``/
+    ``exit_commission`` and ``exit_reason`` (an index of :data:`EXIT_REASONS`)."""
+
+    equity: np.ndarray
+    cash: np.ndarray
+    gross: np.ndarray
+    traded: float
+    ticker: np.ndarray
+    entry_bar: np.ndarray
+    exit_bar: np.ndarray
+    size: np.ndarray
+    entry_price: np.ndarray
+    exit_price: np.ndarray
+    entry_commission: np.ndarray
+    exit_commission: np.ndarray
+    exit_reason: np.ndarray
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.size.size)
+
+
 @njit(cache=True, nogil=True)
 def _commission(value: float, rate: float, fixed: float, minimum: float) -> float:
     return max(minimum, fixed + abs(value) * rate)
+
+
+@njit(cache=True, nogil=True)
+def _exit(
+    j: int,
+    t: int,
+    price: float,
+    reason: int,
+    pos: np.ndarray,
+    open_trade: np.ndarray,
+    slip: float,
+    rate: float,
+    fixed: float,
+    minimum: float,
+    exit_bar: np.ndarray,
+    exit_price: np.ndarray,
+    exit_comm: np.ndarray,
+    exit_reason: np.ndarray,
+):
+    """Close ticker ``j``'s position on bar ``t`` at ``price`` (before slippage, which moves
+    it against the trade) for ``reason``: completes its ledger row and zeroes the position.
+    Returns the cash it brings (proceeds less the commission) and its traded value."""
+    size = pos[j]
+    side = 1.0 if size > 0 else -1.0
+    px = price * (1.0 - side * slip)
+    comm = _commission(size * px, rate, fixed, minimum)
+    k = open_trade[j]
+    exit_bar[k] = t
+    exit_price[k] = px
+    exit_comm[k] = comm
+    exit_reason[k] = reason
+    open_trade[j] = -1
+    pos[j] = 0.0
+    return size * px - comm, abs(size * px)
 
 
 @njit(cache=True, nogil=True)
@@ -48,13 +150,14 @@ def targets(signal: np.ndarray, allow_short: bool):
 
 
 @njit(cache=True, nogil=True)
-def simulate(
+def _simulate(
     fill: np.ndarray,
     close: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
     target: np.ndarray,
     vol: np.ndarray,
+    capacity: int,
     cash0: float,
     rate: float,
     fixed: float,
@@ -62,7 +165,6 @@ def simulate(
     slip: float,
     fractional: bool,
     sizing: int,
-    capacity: int,
     stop_loss: float,
     take_profit: float,
     max_weight: float,
@@ -71,9 +173,8 @@ def simulate(
     cooldown: int,
     target_vol: float,
 ):
-    """One backtest. ``stop_loss``/``take_profit``/``dd_limit``: NaN for off; ``max_weight``:
-    inf for off; ``cooldown < 0``: the breaker halts for the rest of the run; ``vol`` (only read
-    with ``sizing == 3``) the annualised realised volatility known at each bar's close."""
+    """One backtest (the knobs as in :class:`SimParams`), as a tuple in :class:`SimResult`'s
+    field order."""
     n, m = close.shape
     use_stops = not (np.isnan(stop_loss) and np.isnan(take_profit))
     pos = np.zeros(m)
@@ -112,18 +213,12 @@ def simulate(
                 desired = 0.0 if halted else target[t - 1, j]
                 if desired == held[j]:
                     continue
-                side = 1.0 if pos[j] > 0 else -1.0
-                px = price * (1.0 - side * slip)
-                comm = _commission(pos[j] * px, rate, fixed, minimum)
-                cash += pos[j] * px - comm
-                traded += abs(pos[j] * px)
-                k = open_trade[j]
-                t_exit[k] = t
-                t_exit_price[k] = px
-                t_exit_comm[k] = comm
-                t_reason[k] = EXIT_BREAKER if halted else EXIT_SIGNAL
-                open_trade[j] = -1
-                pos[j] = 0.0
+                proceeds, value = _exit(
+                    j, t, price, EXIT_BREAKER if halted else EXIT_SIGNAL, pos, open_trade,
+                    slip, rate, fixed, minimum, t_exit, t_exit_price, t_exit_comm, t_reason,
+                )  # fmt: skip
+                cash += proceeds
+                traded += value
                 held[j] = 0.0
             # then entries, in ticker order, sized on what is left
             equity_mark = cash
@@ -222,16 +317,13 @@ def simulate(
                             reason = EXIT_TAKE
                     if np.isnan(px):
                         continue
-                    px = px * (1.0 - side * slip)
-                    comm = _commission(pos[j] * px, rate, fixed, minimum)
-                    cash += pos[j] * px - comm
-                    traded += abs(pos[j] * px)
-                    t_exit[k] = t
-                    t_exit_price[k] = px
-                    t_exit_comm[k] = comm
-                    t_reason[k] = reason
-                    open_trade[j] = -1
-                    pos[j] = 0.0  # held[j] stays: no re-entry until the target changes
+                    # held[j] stays: no re-entry until the target changes
+                    proceeds, value = _exit(
+                        j, t, px, reason, pos, open_trade, slip, rate, fixed, minimum,
+                        t_exit, t_exit_price, t_exit_comm, t_reason,
+                    )  # fmt: skip
+                    cash += proceeds
+                    traded += value
         # mark to this bar's close
         value = 0.0
         gross = 0.0
@@ -246,17 +338,12 @@ def simulate(
             for j in range(m):
                 if pos[j] == 0.0:
                     continue
-                side = 1.0 if pos[j] > 0 else -1.0
-                px = last_close[j] * (1.0 - side * slip)
-                comm = _commission(pos[j] * px, rate, fixed, minimum)
-                cash += pos[j] * px - comm
-                traded += abs(pos[j] * px)
-                k = open_trade[j]
-                t_exit[k] = t
-                t_exit_price[k] = px
-                t_exit_comm[k] = comm
-                t_reason[k] = EXIT_END
-                pos[j] = 0.0
+                proceeds, value = _exit(
+                    j, t, last_close[j], EXIT_END, pos, open_trade, slip, rate, fixed, minimum,
+                    t_exit, t_exit_price, t_exit_comm, t_reason,
+                )  # fmt: skip
+                cash += proceeds
+                traded += value
             value = 0.0
             gross = 0.0
         equity[t] = cash + value
@@ -275,7 +362,6 @@ def simulate(
         cash_curve,
         gross_curve,
         traded,
-        n_trades,
         t_ticker[:n_trades],
         t_entry[:n_trades],
         t_exit[:n_trades],
@@ -289,13 +375,14 @@ def simulate(
 
 
 @njit(cache=True, nogil=True)
-def simulate_many(
+def _simulate_many(
     fill: np.ndarray,
     close: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
     targets: np.ndarray,
     vol: np.ndarray,
+    capacities: np.ndarray,
     cash0: float,
     rate: float,
     fixed: float,
@@ -303,7 +390,6 @@ def simulate_many(
     slip: float,
     fractional: bool,
     sizing: int,
-    capacities: np.ndarray,
     stop_loss: float,
     take_profit: float,
     max_weight: float,
@@ -312,38 +398,73 @@ def simulate_many(
     cooldown: int,
     target_vol: float,
 ):
-    """:func:`simulate` for each ``targets[c]`` (``(combinations, n, m)``) in one call. Serial:
+    """:func:`_simulate` for each ``targets[c]`` (``(combinations, n, m)``) in one call. Serial:
     measured on 2 busy cores, ``prange`` saved nothing and threads would contend with polars'
-    pool. Ledgers come back padded to the longest, ``counts`` the trades of each combination."""
+    pool. Curves come back stacked, ledgers padded to the longest, ``counts`` the trades of each
+    combination."""
     k = targets.shape[0]
     n = close.shape[0]
     cap = 1
     for c in range(k):
         cap = max(cap, capacities[c])
-    equity = np.empty((k, n))
-    cash = np.empty((k, n))
+    curves = np.empty((3, k, n))  # equity, cash, gross
     traded = np.empty(k)
     counts = np.zeros(k, np.int64)
     l_int = np.zeros((4, k, cap), np.int64)  # ticker, entry, exit, reason
     l_float = np.zeros((5, k, cap))  # size, entry price, exit price, entry/exit commission
     for c in range(k):
-        out = simulate(
-            fill, close, high, low, targets[c], vol, cash0, rate, fixed, minimum, slip,
-            fractional, sizing, capacities[c], stop_loss, take_profit, max_weight, leverage,
-            dd_limit, cooldown, target_vol,
+        out = _simulate(
+            fill, close, high, low, targets[c], vol, capacities[c], cash0, rate, fixed, minimum,
+            slip, fractional, sizing, stop_loss, take_profit, max_weight, leverage, dd_limit,
+            cooldown, target_vol,
         )  # fmt: skip
-        equity[c] = out[0]
-        cash[c] = out[1]
+        curves[0, c] = out[0]
+        curves[1, c] = out[1]
+        curves[2, c] = out[2]
         traded[c] = out[3]
-        cnt = out[4]
+        cnt = out[4].size
         counts[c] = cnt
-        l_int[0, c, :cnt] = out[5]
-        l_int[1, c, :cnt] = out[6]
-        l_int[2, c, :cnt] = out[7]
-        l_int[3, c, :cnt] = out[13]
-        l_float[0, c, :cnt] = out[8]
-        l_float[1, c, :cnt] = out[9]
-        l_float[2, c, :cnt] = out[10]
-        l_float[3, c, :cnt] = out[11]
-        l_float[4, c, :cnt] = out[12]
-    return equity, cash, traded, counts, l_int, l_float
+        l_int[0, c, :cnt] = out[4]
+        l_int[1, c, :cnt] = out[5]
+        l_int[2, c, :cnt] = out[6]
+        l_int[3, c, :cnt] = out[12]
+        l_float[0, c, :cnt] = out[7]
+        l_float[1, c, :cnt] = out[8]
+        l_float[2, c, :cnt] = out[9]
+        l_float[3, c, :cnt] = out[10]
+        l_float[4, c, :cnt] = out[11]
+    return curves, traded, counts, l_int, l_float
+
+
+def simulate(grids: Grids, target: np.ndarray, capacity: int, params: SimParams) -> SimResult:
+    """One backtest of the ``(n, m)`` ``target`` grid (each ticker's target decided at each
+    close) on ``grids``; ``capacity`` bounds the ledger (the number of trades possible)."""
+    return SimResult(*_simulate(*grids[:4], target, grids.vol, int(capacity), *params))
+
+
+def simulate_many(
+    grids: Grids, targets: np.ndarray, capacities: np.ndarray, params: SimParams
+) -> list[SimResult]:
+    """:func:`simulate` of each ``targets[c]`` (a ``(combinations, n, m)`` stack, ledger
+    capacities ``capacities[c]``) in one jitted call, one :class:`SimResult` per combination."""
+    curves, traded, counts, l_int, l_float = _simulate_many(
+        *grids[:4], targets, grids.vol, np.asarray(capacities, np.int64), *params
+    )
+    return [
+        SimResult(
+            equity=curves[0, c],
+            cash=curves[1, c],
+            gross=curves[2, c],
+            traded=float(traded[c]),
+            ticker=l_int[0, c, :k],
+            entry_bar=l_int[1, c, :k],
+            exit_bar=l_int[2, c, :k],
+            size=l_float[0, c, :k],
+            entry_price=l_float[1, c, :k],
+            exit_price=l_float[2, c, :k],
+            entry_commission=l_float[3, c, :k],
+            exit_commission=l_float[4, c, :k],
+            exit_reason=l_int[3, c, :k],
+        )
+        for c, k in enumerate(counts.tolist())
+    ]

@@ -221,7 +221,7 @@ def _fail(message: str) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the strategy (or its parameter grid) on the bars file and print the stats."""
-    from alphadag.backtest import run_backtest
+    from alphadag.backtest import BacktestSettings, run_backtest
     from alphadag.backtest.engine import plan_grid, rank_order
     from alphadag.backtest.stats import Stats
     from alphadag.backtest.strategies import ModelSignal, available, strategy_factory
@@ -258,6 +258,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         "allow_short": args.allow_short,
         "sizing": sizing,
     }
+    try:  # the knobs checked once, before any bar is simulated
+        knobs = BacktestSettings(**settings)
+    except ValueError as e:
+        return _fail(str(e))
     try:  # combinations the strategy rejects or the constraint excludes are skipped
         plan = plan_grid(factory, grid, constraint=args.constraint)
     except (TypeError, ValueError) as e:
@@ -267,17 +271,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     # the benchmark of every figure relative to one (excess, IR, alpha, beta, benchmark return)
     # and of the report: equal-weight buy-and-hold of the same bars with the same costs
-    hold = run_backtest(bars, BuyAndHold(), **{**settings, "sizing": "equal_weight"})
+    hold = run_backtest(bars, BuyAndHold(), settings=knobs, sizing="equal_weight")
     benchmark = hold.equity.select("date", pl.col("equity").alias("close"))
     hold = run_backtest(
-        bars, BuyAndHold(), **{**settings, "sizing": "equal_weight"}, benchmark=benchmark
+        bars, BuyAndHold(), settings=knobs, sizing="equal_weight", benchmark=benchmark
     )
     results = {}
     runs = []
     try:
         for params, strategy in _progress(list(zip(grid, strategies, strict=True)), args.progress):
             result = run_backtest(
-                bars, strategy, predictions=predictions, benchmark=benchmark, **settings
+                bars, strategy, settings=knobs, predictions=predictions, benchmark=benchmark
             )
             results[_label(args.strategy, params)] = result
             runs.append({"params": params, "stats": result.stats.to_dict()})

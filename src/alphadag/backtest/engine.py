@@ -3,9 +3,10 @@
 Conventions (backtesting.py's, see :func:`run_backtest`): the decision made on bar ``t``'s close
 fills at bar ``t+1``'s open (its close when the open is null); commission on both sides;
 all-in sizing buys the largest whole number of shares whose cost plus commission fits in cash;
-long-only unless ``allow_short``; open trades are closed at the last bar's close. Risk controls
-(stops, weight and leverage caps, a drawdown circuit breaker) and volatility-target sizing are
-keyword knobs. :func:`run_grid` runs a whole parameter grid of one strategy in one batch,
+long-only unless ``allow_short``; open trades are closed at the last bar's close. Costs, sizing
+and risk controls (stops, weight and leverage caps, a drawdown circuit breaker, volatility-target
+sizing) are the fields of :class:`BacktestSettings`, given as keywords or as ``settings=``, and
+checked once. :func:`run_grid` runs a whole parameter grid of one strategy in one batch,
 skipping the combinations the strategy rejects or a constraint excludes, best first.
 
 Speed: bars are laid out on a ``(sessions, tickers)`` grid from their sorted ``(ticker, date)``
@@ -31,11 +32,13 @@ import numpy as np
 import polars as pl
 
 from alphadag.backtest import _sim
+from alphadag.backtest.settings import FIELDS, BacktestSettings
 from alphadag.backtest.stats import ANNUAL_SESSIONS, Stats, compute_stats, gross_equity_curve
 from alphadag.backtest.strategies import Strategy
 
 __all__ = [
     "BacktestResult",
+    "BacktestSettings",
     "GridPlan",
     "GridResult",
     "parse_constraint",
@@ -167,7 +170,7 @@ def _benchmark_returns(benchmark: pl.DataFrame, dates: pl.Series) -> np.ndarray:
     return c[1:] / c[:-1] - 1.0
 
 
-def _check(bars: pl.DataFrame, *, cash: float, commission: float, sizing: str) -> None:
+def _check_bars(bars: pl.DataFrame) -> None:
     if not isinstance(bars, pl.DataFrame):
         raise TypeError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
     missing = {"ticker", "date", "close"} - set(bars.columns)
@@ -175,54 +178,26 @@ def _check(bars: pl.DataFrame, *, cash: float, commission: float, sizing: str) -
         raise ValueError(f"bars lack column(s) {sorted(missing)}")
     if bars.height == 0:
         raise ValueError("bars is empty")
-    if not cash > 0:
-        raise ValueError(f"cash must be positive, got {cash}")
-    if not 0 <= commission < 0.1:
-        raise ValueError(f"commission is a rate in [0, 0.1), got {commission}")
-    if sizing not in _sim.SIZING_CODES:
-        raise ValueError(f"sizing must be one of {sorted(_sim.SIZING_CODES)}, got {sizing!r}")
 
 
-def _risk_args(
-    *,
-    stop_loss: float | None,
-    take_profit: float | None,
-    max_weight: float | None,
-    max_gross_leverage: float,
-    drawdown_limit: float | None,
-    cooldown: int | None,
-    target_vol: float,
-    vol_window: int,
-) -> tuple[float, float, float, float, float, int, float]:
-    """The risk knobs checked and encoded for :func:`_sim.simulate` (NaN/inf/-1 mean off)."""
-    for name, value, upper in (
-        ("stop_loss", stop_loss, 1.0),
-        ("take_profit", take_profit, math.inf),
-        ("drawdown_limit", drawdown_limit, 1.0),
-    ):
-        if value is not None and not 0 < value < upper:
-            raise ValueError(f"{name} is a fraction in (0, {upper}), got {value}")
-    if max_weight is not None and not max_weight > 0:
-        raise ValueError(f"max_weight must be positive, got {max_weight}")
-    if not max_gross_leverage > 0:
-        raise ValueError(f"max_gross_leverage must be positive, got {max_gross_leverage}")
-    if cooldown is not None and (
-        not isinstance(cooldown, int) or isinstance(cooldown, bool) or cooldown < 1
-    ):
-        raise ValueError(f"cooldown is a number of bars >= 1 (or None: forever), got {cooldown!r}")
-    if not target_vol > 0:
-        raise ValueError(f"target_vol must be positive, got {target_vol}")
-    if not isinstance(vol_window, int) or vol_window < 2:
-        raise ValueError(f"vol_window must be an integer >= 2, got {vol_window!r}")
+def _sim_params(s: BacktestSettings) -> _sim.SimParams:
+    """The settings encoded for the simulator (NaN/inf/-1 mean off)."""
     nan = math.nan
-    return (
-        nan if stop_loss is None else float(stop_loss),
-        nan if take_profit is None else float(take_profit),
-        math.inf if max_weight is None else float(max_weight),
-        float(max_gross_leverage),
-        nan if drawdown_limit is None else float(drawdown_limit),
-        -1 if cooldown is None else int(cooldown),
-        float(target_vol),
+    return _sim.SimParams(
+        cash0=float(s.cash),
+        rate=float(s.commission),
+        fixed=float(s.commission_fixed),
+        minimum=float(s.commission_min),
+        slip=float(s.slippage_bps) / 1e4,
+        fractional=bool(s.fractional),
+        sizing=_sim.SIZING_CODES[s.sizing],
+        stop_loss=nan if s.stop_loss is None else float(s.stop_loss),
+        take_profit=nan if s.take_profit is None else float(s.take_profit),
+        max_weight=math.inf if s.max_weight is None else float(s.max_weight),
+        leverage=float(s.max_gross_leverage),
+        dd_limit=nan if s.drawdown_limit is None else float(s.drawdown_limit),
+        cooldown=-1 if s.cooldown is None else int(s.cooldown),
+        target_vol=float(s.target_vol),
     )
 
 
@@ -230,27 +205,19 @@ def run_backtest(
     bars: pl.DataFrame,
     strategy: Strategy,
     *,
-    cash: float,
-    commission: float,
-    fractional: bool = False,
-    slippage_bps: float = 0.0,
-    allow_short: bool = False,
-    sizing: str = "all_in",
-    commission_fixed: float = 0.0,
-    commission_min: float = 0.0,
+    settings: BacktestSettings | None = None,
     predictions: pl.DataFrame | None = None,
-    stop_loss: float | None = None,
-    take_profit: float | None = None,
-    max_weight: float | None = None,
-    max_gross_leverage: float = 1.0,
-    drawdown_limit: float | None = None,
-    cooldown: int | None = None,
-    target_vol: float = 0.15,
-    vol_window: int = 20,
     benchmark: pl.DataFrame | None = None,
+    **knobs: Any,
 ) -> BacktestResult:
     """Simulate ``strategy`` on ``bars`` (``ticker, date, close``; optionally ``open``,
     ``high``, ``low``).
+
+    The knobs are the fields of :class:`BacktestSettings`, given as keywords (``cash`` and
+    ``commission`` required, e.g. ``cash=1e6, commission=0.002, fractional=False``) or as
+    ``settings=BacktestSettings(...)``, whose fields the keywords then override; an unknown
+    keyword raises ``TypeError``, an invalid value ``ValueError`` naming the field.
+    ``predictions`` go to the strategy's ``signals`` (:class:`ModelSignal`).
 
     - A signal decided on bar ``t``'s close fills at bar ``t+1``'s open (its close when the
       open is null); a ticker without a bar waits for its next one.
@@ -298,45 +265,39 @@ def run_backtest(
     >>> half = run_backtest(bars, BuyAndHold(), cash=100.0, commission=0.0, max_weight=0.5)
     >>> half.trades["size"].to_list()
     [5.0]
+    >>> base = BacktestSettings(cash=100.0, commission=0.0)
+    >>> run_backtest(bars, BuyAndHold(), settings=base, max_weight=0.5).trades["size"].to_list()
+    [5.0]
     """
-    _check(bars, cash=cash, commission=commission, sizing=sizing)
-    risk = _risk_args(
-        stop_loss=stop_loss, take_profit=take_profit, max_weight=max_weight,
-        max_gross_leverage=max_gross_leverage, drawdown_limit=drawdown_limit, cooldown=cooldown,
-        target_vol=target_vol, vol_window=vol_window,
-    )  # fmt: skip
+    s = BacktestSettings.from_keywords(settings, knobs, caller="run_backtest")
+    _check_bars(bars)
     layout = _Layout(bars)
-    fill, close, high, low, vol = _grids(layout, sizing=sizing, vol_window=vol_window)
-    signal = _strategy_grid(strategy, layout, close, predictions)
-    target, changes = _sim.targets(signal, bool(allow_short))
-    capacity = _capacity(changes, layout, drawdown_limit, cooldown)
-    out = _sim.simulate(
-        fill, close, high, low, target, vol, float(cash), float(commission),
-        float(commission_fixed), float(commission_min), float(slippage_bps) / 1e4,
-        bool(fractional), _sim.SIZING_CODES[sizing], capacity, *risk,
-    )  # fmt: skip
+    grids = _grids(layout, s)
+    signal = _strategy_grid(strategy, layout, grids.close, predictions)
+    target, changes = _sim.targets(signal, bool(s.allow_short))
+    sim = _sim.simulate(grids, target, _capacity(changes, layout, s), _sim_params(s))
     bench = None if benchmark is None else _benchmark_returns(benchmark, layout.dates)
-    return _result(layout, close, strategy.warmup, bench, *out)
+    return _result(layout, grids.close, strategy.warmup, bench, sim)
 
 
-def _grids(layout: _Layout, *, sizing: str, vol_window: int) -> tuple[np.ndarray, ...]:
+def _grids(layout: _Layout, s: BacktestSettings) -> _sim.Grids:
     """The fill (open, else close), close, high, low and (``vol_target``) volatility grids."""
     close = layout.column("close")
     open_ = layout.column("open")
     fill = np.where(np.isnan(open_), close, open_)
-    if sizing == "vol_target":
+    if s.sizing == "vol_target":
         # realised volatility up to and including each close (a trailing window: the past only)
         vol = layout.grid(
             layout.bars.select(
                 (
-                    pl.col("close").cast(pl.Float64).log().diff().rolling_std(vol_window)
+                    pl.col("close").cast(pl.Float64).log().diff().rolling_std(s.vol_window)
                     * math.sqrt(ANNUAL_SESSIONS)
                 ).over("ticker", order_by="date")
             ).to_series()
         )
     else:
         vol = np.full((1, 1), np.nan)
-    return fill, close, layout.column("high"), layout.column("low"), vol
+    return _sim.Grids(fill, close, layout.column("high"), layout.column("low"), vol)
 
 
 def _strategy_grid(
@@ -364,11 +325,13 @@ def _takes_cache(strategy: Strategy) -> bool:
     return fast is not None and "cache" in inspect.signature(fast).parameters
 
 
-def _capacity(changes: int, layout: _Layout, drawdown_limit, cooldown) -> int:
+def _capacity(changes: int, layout: _Layout, s: BacktestSettings) -> int:
+    """The most trades a simulation can open: one per target change and ticker, plus the
+    re-entries after each breaker cooldown."""
     capacity = changes + layout.m + 1
-    if drawdown_limit is not None and cooldown is not None:
+    if s.drawdown_limit is not None and s.cooldown is not None:
         # every resumption after a cooldown may re-enter each ticker once
-        capacity += layout.m * (layout.n // (cooldown + 1) + 1)
+        capacity += layout.m * (layout.n // (s.cooldown + 1) + 1)
     return capacity
 
 
@@ -384,26 +347,29 @@ def _buy_hold(close: np.ndarray, dense: bool) -> np.ndarray:
         return np.nanmean(filled / base, axis=1)
 
 
-def _stats(
-    layout: _Layout, equity, traded, te, tx, size, ep, xp, ec, xc, buy_hold, warmup, bench
-) -> Stats:  # fmt: skip
-    """:func:`compute_stats` of one simulation's equity curve and ledger (entry and exit
-    commissions ec, xc; the curve before costs adds back every commission paid so far)."""
-    commissions = ec + xc
+def _stats(layout: _Layout, sim: _sim.SimResult, buy_hold: np.ndarray, warmup: int, bench) -> Stats:
+    """:func:`compute_stats` of one simulation's equity curve and ledger (the curve before
+    costs adds back every commission paid so far)."""
+    commissions = sim.entry_commission + sim.exit_commission
+    size, ep, xp = sim.size, sim.entry_price, sim.exit_price
     span = layout.dates[-1] - layout.dates[0]
     return compute_stats(
-        equity=equity,
+        equity=sim.equity,
         trade_pnl=size * (xp - ep) - commissions,
         trade_return=np.sign(size) * (xp / ep - 1.0) - commissions / (np.abs(size) * ep),
         trade_commission=commissions,
-        trade_entry_bar=te,
-        trade_exit_bar=tx,
+        trade_entry_bar=sim.entry_bar,
+        trade_exit_bar=sim.exit_bar,
         benchmark=buy_hold,
         years=span.days / 365.25 if hasattr(span, "days") else math.nan,
-        turnover=traded / float(np.mean(equity)),
-        first_trading_bar=min(int(warmup), equity.size - 1),
+        turnover=sim.traded / float(np.mean(sim.equity)),
+        first_trading_bar=min(int(warmup), sim.equity.size - 1),
         benchmark_returns=bench,
-        gross_equity=gross_equity_curve(equity, np.concatenate([te, tx]), np.concatenate([ec, xc])),
+        gross_equity=gross_equity_curve(
+            sim.equity,
+            np.concatenate([sim.entry_bar, sim.exit_bar]),
+            np.concatenate([sim.entry_commission, sim.exit_commission]),
+        ),
     )
 
 
@@ -412,24 +378,25 @@ def _result(
     close: np.ndarray,
     warmup: int,
     bench: np.ndarray | None,
-    equity, cash_curve, _gross, traded, _n, tk, te, tx, size, ep, xp, ec, xc, why,
+    sim: _sim.SimResult,
     buy_hold: np.ndarray | None = None,
-) -> BacktestResult:  # fmt: skip
+) -> BacktestResult:
     """Stats, equity frame and ledger of one simulation."""
-    commissions = ec + xc
+    commissions = sim.entry_commission + sim.exit_commission
+    size, ep, xp = sim.size, sim.entry_price, sim.exit_price
     pnl = size * (xp - ep) - commissions
     ret = np.sign(size) * (xp / ep - 1.0) - commissions / (np.abs(size) * ep)
     date_values = layout.dates
     if buy_hold is None:
         buy_hold = _buy_hold(close, layout.dense)
-    stats = _stats(layout, equity, traded, te, tx, size, ep, xp, ec, xc, buy_hold, warmup,
-                   bench)  # fmt: skip
+    stats = _stats(layout, sim, buy_hold, warmup, bench)
+    equity = sim.equity
     peak = np.maximum.accumulate(equity)
     equity_frame = pl.DataFrame(
         {
             "date": date_values,
             "equity": equity,
-            "cash": cash_curve,
+            "cash": sim.cash,
             "drawdown_pct": (equity / peak - 1.0) * 100.0,
         }
     )
@@ -437,16 +404,16 @@ def _result(
     day = date_values.to_physical().to_numpy()
     trades = pl.DataFrame(
         {
-            "ticker": pl.Series(layout.ticker_names[tk], dtype=pl.String),
-            "entry_date": pl.Series(day[te]).cast(date_values.dtype),
-            "exit_date": pl.Series(day[tx]).cast(date_values.dtype),
+            "ticker": pl.Series(layout.ticker_names[sim.ticker], dtype=pl.String),
+            "entry_date": pl.Series(day[sim.entry_bar]).cast(date_values.dtype),
+            "exit_date": pl.Series(day[sim.exit_bar]).cast(date_values.dtype),
             "size": size,
             "entry_price": ep,
             "exit_price": xp,
             "pnl": pnl,
             "return_pct": ret * 100.0,
             "commission": commissions,
-            "exit_reason": pl.Series(_EXIT_REASONS[why], dtype=pl.String),
+            "exit_reason": pl.Series(_EXIT_REASONS[sim.exit_reason], dtype=pl.String),
         }
     )
     return BacktestResult(stats=stats, equity=equity_frame, trades=trades)
@@ -662,33 +629,22 @@ def run_grid(
     bars: pl.DataFrame,
     strategy: Callable[..., Strategy],
     *,
-    cash: float,
-    commission: float,
-    fractional: bool = False,
-    slippage_bps: float = 0.0,
-    allow_short: bool = False,
-    sizing: str = "all_in",
-    commission_fixed: float = 0.0,
-    commission_min: float = 0.0,
+    settings: BacktestSettings | None = None,
     predictions: pl.DataFrame | None = None,
-    stop_loss: float | None = None,
-    take_profit: float | None = None,
-    max_weight: float | None = None,
-    max_gross_leverage: float = 1.0,
-    drawdown_limit: float | None = None,
-    cooldown: int | None = None,
-    target_vol: float = 0.15,
-    vol_window: int = 20,
     benchmark: pl.DataFrame | None = None,
     constraint: Constraint | str | None = None,
     maximize: str | None = "sharpe",
-    **params: Sequence[Any],
+    **params: Any,
 ) -> GridResult:
     """:func:`run_backtest` of ``strategy(**combination)`` for every combination of ``params``
     (their Cartesian product, in keyword order), in one batch: the bars are laid out once, each
     combination's signals come from the strategy's ``signal_grid`` (numpy) on dense bars, and
-    one parallel numba call simulates all combinations. Each combination's numbers equal its
+    one numba call simulates all combinations. Each combination's numbers equal its
     :func:`run_backtest` (same knobs, same conventions).
+
+    - The keywords named like a :class:`BacktestSettings` field are the knobs (as for
+      :func:`run_backtest`: ``cash=..., commission=...`` or ``settings=``, keywords override);
+      every other keyword is a strategy parameter's list of values.
 
     - Combinations the strategy rejects (its ``ValueError``, e.g. ``SmaCross`` with ``fast >=
       slow``) or that ``constraint`` excludes (a callable on the combination's parameters over
@@ -716,12 +672,9 @@ def run_grid(
     ...     "fast", "slow").rows(), best.skipped.height
     (True, 2)
     """
-    _check(bars, cash=cash, commission=commission, sizing=sizing)
-    risk = _risk_args(
-        stop_loss=stop_loss, take_profit=take_profit, max_weight=max_weight,
-        max_gross_leverage=max_gross_leverage, drawdown_limit=drawdown_limit, cooldown=cooldown,
-        target_vol=target_vol, vol_window=vol_window,
-    )  # fmt: skip
+    knobs = {name: params.pop(name) for name in FIELDS if name in params}
+    s = BacktestSettings.from_keywords(settings, knobs, caller="run_grid")
+    _check_bars(bars)
     if not params:
         raise ValueError("run_grid needs at least one parameter list, e.g. fast=[5, 10]")
     if maximize is not None and maximize not in _STAT_NAMES:
@@ -736,39 +689,27 @@ def run_grid(
     combos = [tuple(p[name] for name in names) for p in plan.params]
     strategies_ = plan.strategies
     layout = _Layout(bars)
-    fill, close, high, low, vol = _grids(layout, sizing=sizing, vol_window=vol_window)
+    grids = _grids(layout, s)
     targets = np.empty((len(combos), layout.n, layout.m))
     capacities = np.empty(len(combos), np.int64)
     cache: dict | None = {} if _takes_cache(strategies_[0]) else None
     for c, strat in enumerate(strategies_):
-        signal = _strategy_grid(strat, layout, close, predictions, cache)
-        targets[c], changes = _sim.targets(signal, bool(allow_short))
-        capacities[c] = _capacity(changes, layout, drawdown_limit, cooldown)
-    equity, cash_curves, traded, counts, l_int, l_float = _sim.simulate_many(
-        fill, close, high, low, targets, vol, float(cash), float(commission),
-        float(commission_fixed), float(commission_min), float(slippage_bps) / 1e4,
-        bool(fractional), _sim.SIZING_CODES[sizing], capacities, *risk,
-    )  # fmt: skip
+        signal = _strategy_grid(strat, layout, grids.close, predictions, cache)
+        targets[c], changes = _sim.targets(signal, bool(s.allow_short))
+        capacities[c] = _capacity(changes, layout, s)
+    sims = _sim.simulate_many(grids, targets, capacities, _sim_params(s))
     bench = None if benchmark is None else _benchmark_returns(benchmark, layout.dates)
-    buy_hold = _buy_hold(close, layout.dense)
-
-    def raw(c: int) -> tuple:
-        k = counts[c]
-        return (
-            equity[c], cash_curves[c], None, traded[c], k,
-            *(l_int[f, c, :k] for f in range(3)), *(l_float[f, c, :k] for f in range(5)),
-            l_int[3, c, :k],
-        )  # fmt: skip
+    buy_hold = _buy_hold(grids.close, layout.dense)
 
     def build(c: int) -> BacktestResult:
-        return _result(layout, close, strategies_[c].warmup, bench, *raw(c), buy_hold=buy_hold)
+        return _result(
+            layout, grids.close, strategies_[c].warmup, bench, sims[c], buy_hold=buy_hold
+        )
 
-    rows = []
-    for c, strat in enumerate(strategies_):
-        _, _, _, tr, _k, _tk, te, tx, size, ep, xp, ec, xc, _why = raw(c)
-        stats = _stats(layout, equity[c], tr, te, tx, size, ep, xp, ec, xc, buy_hold,
-                       strat.warmup, bench)  # fmt: skip
-        rows.append(stats.to_dict())
+    rows = [
+        _stats(layout, sim, buy_hold, strat.warmup, bench).to_dict()
+        for sim, strat in zip(sims, strategies_, strict=True)
+    ]
     order = list(range(len(rows))) if maximize is None else rank_order([r[maximize] for r in rows])
     best = None
     if maximize is not None and math.isfinite(rows[order[0]][maximize]):
@@ -783,7 +724,7 @@ def run_grid(
     )
     return GridResult(
         stats=table,
-        equity=equity[order],
+        equity=np.stack([sims[i].equity for i in order]),
         dates=layout.dates,
         _build=lambda i: build(order[i]),
         skipped=skipped,
