@@ -44,7 +44,7 @@ MARKDOWN_INLINE_CHARS = 999  # the Dagster UI (1.13) renders markdown in place b
 
 
 class StrategyConfig(dg.Config):
-    """One strategy by registered name (built-ins or the ``alphadag.strategies`` entry points)."""
+    """One strategy by registered name (built-ins or the alphadag.strategies entry points)."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -206,8 +206,8 @@ def backtest_report(
     """Strategies vs the model signal vs buy-and-hold of the benchmark over one period.
 
     Unpartitioned; grain: one report per run. Decisions on a session's close fill at the next
-    session's open; the model signal on a session is the ``oos_predictions`` row of that session,
-    made by a fit whose ``fit_trained_through`` is before it (no look-ahead through the model).
+    session's open; the model signal on a session is the oos_predictions row of that session,
+    made by a fit whose fit_trained_through is before it (no look-ahead through the model).
     """
     from alphadag.models.tracking import log_run, metric_key
 

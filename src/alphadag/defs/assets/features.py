@@ -231,10 +231,10 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, bars: pl
     },
 )
 def labels(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output:
-    """Forward log returns ``fwd_ret_{h}d`` (close of t to close of t+h sessions) per ticker.
+    """Forward log returns fwd_ret_{h}d (close of t to close of t+h sessions) per ticker.
 
     Partition t reads bars t .. t+20: a horizon whose end is not materialized yet is null, and
-    the partition fills in when it is re-materialized later. Kept apart from ``features``.
+    the partition fills in when it is re-materialized later. Kept apart from features.
     """
     days = partition_days(context)
     table = compute_labels(bars, horizons=LABEL_HORIZONS)

@@ -128,7 +128,7 @@ def _report_rejected(context, market_data, alerts, rejected, days) -> None:
 
 
 class BarsValidationConfig(dg.Config):
-    """Bounds of the move rule (see ``alphadag.market.validation``)."""
+    """Bounds of the move rule (see alphadag.market.validation)."""
 
     flag_move: float = 0.5
     reject_factor: float = 4.0

@@ -64,7 +64,7 @@ class TrainingSetConfig(dg.Config):
 
 
 class ReturnModelConfig(ModelExperimentConfig):
-    """The model part of the experiment (spec and walk-forward, as ``oos_predictions``), CV
+    """The model part of the experiment (spec and walk-forward, as oos_predictions), CV
     inside the train segment and the gate (out-of-sample rank IC, before the test segment)."""
 
     cv_folds: int = Field(3, description="walk-forward folds inside the train segment (0: none)")
@@ -86,11 +86,11 @@ def training_set(
     config: TrainingSetConfig,
     io_manager: dg.ResourceParam[ParquetPartitionIOManager],
 ) -> pl.DataFrame:
-    """Features joined to ``fwd_ret_{horizon}d``, one row per (ticker, session), with ``segment``.
+    """Features joined to fwd_ret_{horizon}d, one row per (ticker, session), with a segment.
 
     Unpartitioned: rebuilt from every session that has both features and labels. Segments are
     consecutive date ranges (train < valid < test) separated by an embargo of at least
-    ``horizon`` sessions, and a row whose label window reaches the next segment is dropped, so no
+    horizon sessions, and a row whose label window reaches the next segment is dropped, so no
     training label looks into the evaluation periods.
     """
     store = io_manager.store
@@ -155,9 +155,9 @@ def return_model(
 ):
     """Cross-sectional return model in MLflow, promoted only on out-of-sample evidence.
 
-    Glue: :func:`alphadag.models.training.train_and_register` fits, registers, gates on
-    ``oos_predictions``, refits and reload-checks through the registry
-    (:meth:`MlflowResource.registry`); the asset reports the check and the metadata.
+    Glue: alphadag.models.training.train_and_register fits, registers, gates on
+    oos_predictions, refits and reload-checks through the registry (MlflowResource.registry);
+    the asset reports the check and the metadata.
     """
     from alphadag.models.training import train_and_register  # mlflow-heavy path, imported late
 

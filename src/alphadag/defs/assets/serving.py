@@ -135,14 +135,14 @@ def predictions(
     features: pl.DataFrame,
     bars: pl.DataFrame,
 ):
-    """Predicted ``horizon``-session log return per (ticker, session), with a calibrated
-    interval, a cross-sectional signal, volatility forecast and one-day VaR/CVaR 95%.
+    """Predicted horizon-session log return per (ticker, session), with a calibrated
+    interval, a cross-sectional signal, volatility forecast and one-day VaR/CVaR at 95% and 99%.
 
     Columns: date, ticker, horizon, y_pred, y_lo, y_hi, coverage, signal, vol_forecast, var_95,
     cvar_95, var_99, cvar_99, model_name, model_version, model_source (champion | previous | baseline),
     interval_method. Partition t uses features of t and bars up to t only. A backfill of old
-    sessions scores them with today's champion (metadata ``rows_in_sample`` counts those on or
-    before its ``trained_through``); backtests use walk-forward predictions instead.
+    sessions scores them with today's champion (metadata rows_in_sample counts those on or
+    before its trained_through); backtests use walk-forward predictions instead.
     """
     days = partition_days(context)
     recent_features = features  # with the drift window's sessions before the run
