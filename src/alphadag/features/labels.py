@@ -31,7 +31,10 @@ __all__ = [
     "LABEL_NORMALIZATIONS",
     "align_to_execution",
     "compute_labels",
+    "is_label_column",
+    "label_column",
     "label_columns",
+    "label_horizon",
     "labels_plan",
     "normalize_cross_section",
 ]
@@ -62,13 +65,52 @@ def _check_horizons(horizons: Sequence[int]) -> tuple[int, ...]:
     return tuple(horizons)
 
 
+LABEL_PREFIX = "fwd_ret_"
+"""Every column whose name starts with this is a label (``fwd_ret_{h}d``), never a feature."""
+
+
+def label_column(horizon: int) -> str:
+    """The label column for ``horizon`` sessions: ``fwd_ret_{horizon}d``.
+
+    The one place that writes the label naming convention; :func:`label_horizon` reads it.
+
+    >>> label_column(5)
+    'fwd_ret_5d'
+    """
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer number of sessions, got {horizon!r}")
+    return f"{LABEL_PREFIX}{horizon}d"
+
+
+def label_horizon(name: str) -> int | None:
+    """The horizon in sessions of label column ``name``, or ``None`` if it is not one.
+
+    >>> label_horizon("fwd_ret_20d"), label_horizon("rvol_20"), label_horizon("fwd_ret_0d")
+    (20, None, None)
+    """
+    if name.startswith(LABEL_PREFIX) and name.endswith("d"):
+        digits = name[len(LABEL_PREFIX) : -1]
+        if digits.isdigit() and int(digits) > 0:
+            return int(digits)
+    return None
+
+
+def is_label_column(name: str) -> bool:
+    """Whether ``name`` is in the label namespace (starts with ``fwd_ret_``): never a feature.
+
+    >>> is_label_column("fwd_ret_5d"), is_label_column("ret_5d")
+    (True, False)
+    """
+    return name.startswith(LABEL_PREFIX)
+
+
 def label_columns(horizons: Sequence[int] = DEFAULT_HORIZONS) -> tuple[str, ...]:
     """The label column names for ``horizons``.
 
     >>> label_columns((1, 5))
     ('fwd_ret_1d', 'fwd_ret_5d')
     """
-    return tuple(f"fwd_ret_{h}d" for h in _check_horizons(horizons))
+    return tuple(label_column(h) for h in _check_horizons(horizons))
 
 
 def labels_plan(
@@ -98,7 +140,7 @@ def labels_plan(
             # it stays in the labels table and is never joined into features
             (pl.col("_log_close").shift(-h - lag) - pl.col("_log_close").shift(-lag))
             .over("ticker", order_by="date")
-            .alias(f"fwd_ret_{h}d")
+            .alias(label_column(h))
             for h in hs
         )
         .drop("_log_close")
@@ -163,7 +205,7 @@ def align_to_execution(
     if not isinstance(labels, pl.LazyFrame):
         raise TypeError(f"labels must be a polars DataFrame or LazyFrame, got {type(labels)}")
     schema = labels.collect_schema()
-    cols = [c for c in schema if c.startswith("fwd_ret_")] if columns is None else list(columns)
+    cols = [c for c in schema if is_label_column(c)] if columns is None else list(columns)
     missing = [c for c in ("ticker", "date", *cols) if c not in schema]
     if missing:
         raise ValueError(f"labels lack column(s) {missing}; got {list(schema)}")

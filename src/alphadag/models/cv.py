@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from alphadag.features.labels import label_horizon
 from alphadag.models.metrics import evaluate_predictions
 from alphadag.models.pipelines import ModelSpec, fit_pipeline, predict
 
@@ -116,8 +117,7 @@ def walk_forward_cv(
 
 
 def _horizon_of(label: str) -> int:
-    if label.startswith("fwd_ret_") and label.endswith("d"):
-        digits = label[len("fwd_ret_") : -1]
-        if digits.isdigit() and int(digits) > 0:
-            return int(digits)
+    horizon = label_horizon(label)
+    if horizon is not None:
+        return horizon
     raise ValueError(f"cannot read a horizon from label {label!r}; pass horizon=...")

@@ -44,6 +44,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from alphadag.features.labels import is_label_column
 from alphadag.features.model_inputs import (
     DEFAULT_FEATURE_SET,
     FEATURE_SETS,
@@ -180,7 +181,7 @@ def _check_feature_columns(feature_columns: Sequence[str]) -> list[str]:
         raise ValueError("feature_columns must name at least one feature")
     if len(set(cols)) != len(cols):
         raise ValueError(f"feature_columns has duplicates: {cols}")
-    leaks = [c for c in cols if c.startswith("fwd_ret_")]
+    leaks = [c for c in cols if is_label_column(c)]
     if leaks:
         raise ValueError(f"feature_columns must not include labels, found {leaks}")
     return cols

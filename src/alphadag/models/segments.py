@@ -35,6 +35,9 @@ import polars as pl
 from alphadag.features.labels import (
     LABEL_NORMALIZATIONS,
     align_to_execution,
+    is_label_column,
+    label_column,
+    label_horizon,
     normalize_cross_section,
 )
 
@@ -54,26 +57,15 @@ SEGMENT_NAMES: tuple[SegmentName, ...] = ("train", "valid", "test")
 """The values of the ``segment`` column, in time order."""
 
 
-def label_column(horizon: int) -> str:
-    """The label column for ``horizon`` sessions.
-
-    >>> label_column(5)
-    'fwd_ret_5d'
-    """
-    _check_horizon(horizon)
-    return f"fwd_ret_{horizon}d"
-
-
 def horizon_of(label: str) -> int:
     """The horizon in sessions of a ``fwd_ret_{h}d`` label column.
 
     >>> horizon_of("fwd_ret_20d")
     20
     """
-    if label.startswith("fwd_ret_") and label.endswith("d"):
-        digits = label[len("fwd_ret_") : -1]
-        if digits.isdigit() and int(digits) > 0:
-            return int(digits)
+    horizon = label_horizon(label)
+    if horizon is not None:
+        return horizon
     raise ValueError(f"{label!r} is not a label column of the form fwd_ret_<h>d")
 
 
@@ -338,9 +330,7 @@ def build_training_set(
             "(compute_labels(bars, horizons=(..., h)))"
         )
     feature_cols = [c for c in f_schema if c not in ("ticker", "date")]
-    leaks = [
-        c for c in feature_cols if c.startswith("fwd_ret_") or c in ("segment", "label_end_date")
-    ]
+    leaks = [c for c in feature_cols if is_label_column(c) or c in ("segment", "label_end_date")]
     if leaks:
         raise ValueError(f"features must not carry label or reserved columns, found {leaks}")
 

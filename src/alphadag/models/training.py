@@ -21,10 +21,11 @@ import numpy as np
 import polars as pl
 from sklearn.pipeline import Pipeline
 
+from alphadag.features.labels import is_label_column
 from alphadag.models.ic import daily_ic
 from alphadag.models.metrics import evaluate_predictions
 from alphadag.models.pipelines import ModelSpec, fit_pipeline, predict
-from alphadag.models.segments import label_column
+from alphadag.models.segments import horizon_of, label_column
 
 __all__ = [
     "N_SEEDS",
@@ -152,7 +153,7 @@ INPUT_EXAMPLE_ROWS = 5
 
 def label_of(training: pl.DataFrame) -> str:
     """The one ``fwd_ret_{h}d`` column of a training set."""
-    labels = [c for c in training.columns if c.startswith("fwd_ret_")]
+    labels = [c for c in training.columns if is_label_column(c)]
     if len(labels) != 1:
         raise ValueError(f"training_set must carry exactly one label column, found {labels}")
     return labels[0]
@@ -180,7 +181,7 @@ def refit_through(training: pl.DataFrame) -> str:
 
 def calibration_frame(rows: pl.DataFrame, y_pred: np.ndarray, label: str) -> pl.DataFrame:
     """Residuals with the volatility scale known at t (``rvol_20`` per horizon)."""
-    horizon = int(label.removeprefix("fwd_ret_").removesuffix("d"))
+    horizon = horizon_of(label)
     return rows.select(
         "ticker",
         "date",
@@ -252,7 +253,7 @@ def train(training: pl.DataFrame, spec: ModelSpec, *, cv_folds: int) -> Trained:
     from alphadag.features.model_inputs import model_inputs
     from alphadag.models.cv import walk_forward_cv
     from alphadag.models.drift import psi_reference
-    from alphadag.models.segments import Segments, horizon_of
+    from alphadag.models.segments import Segments
 
     label = label_of(training)
     horizon = horizon_of(label)
@@ -491,7 +492,6 @@ def _as_spec(logged: Any) -> ModelSpec:
 def _champion_series(logged, training, settings, challenger: ModelSpec, oos):
     """The champion's walk-forward series over ``training`` (``None`` without a champion)."""
     from alphadag.models.oos import walk_forward
-    from alphadag.models.segments import horizon_of
 
     if logged is None:
         return None
@@ -626,7 +626,6 @@ def _register_refit(
     from alphadag.features import FEATURE_COLUMNS
     from alphadag.features.model_inputs import model_inputs
     from alphadag.models.drift import psi_reference
-    from alphadag.models.segments import horizon_of
     from alphadag.models.serving import CALIBRATION_ARTIFACT, DRIFT_REFERENCE_ARTIFACT
 
     label = label_of(training)
