@@ -120,3 +120,20 @@ def test_no_row_matures_on_a_session_between_maturities() -> None:
     out = score_predictions(one_date, bars, days[H + 2])  # days[0] matured on days[H]
     assert out.height == 0 and out.schema == pl.Schema(SCORES_SCHEMA)
     assert all(f"{f}_{w}" in SCORES_SCHEMA for f in ROLLING_UNCERTAINTY for w in ROLLING_WINDOWS)
+
+
+def test_realised_is_the_label_of_compute_labels_even_across_a_ticker_gap() -> None:
+    """One forward-return definition: a prediction's realised value is its fwd_ret_{h}d label
+    (the ticker's own h-th next bar), known once that bar is at or before ``as_of``."""
+    from alphadag.features.labels import compute_labels, label_column
+    from alphadag.models.scoring import realised_returns
+
+    days, bars, _, _ = _world(n_days=20)
+    gap_day = days[5]
+    bars = bars.filter(~((pl.col("ticker") == "T0") & (pl.col("date") == gap_day)))
+    preds = bars.select("date", "ticker", pl.lit(H).alias("horizon"), pl.lit(0.1).alias("y_pred"))
+    for as_of in (days[8], bars["date"].max()):
+        got = realised_returns(preds, bars, as_of).sort("ticker", "date")
+        known = bars.filter(pl.col("date") <= as_of)  # a score reads no close after as_of
+        want = preds.join(compute_labels(known, (H,)), on=["ticker", "date"], how="left")
+        assert got["realised"].to_list() == want.sort("ticker", "date")[label_column(H)].to_list()

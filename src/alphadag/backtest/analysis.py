@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from alphadag.backtest.stats import Stats
+from alphadag.features.labels import label_column, labels_plan
 from alphadag.models.ic import MIN_TICKERS, daily_ic, hit_rate, ic_figures
 
 __all__ = [
@@ -268,15 +269,13 @@ def ic_analysis(
     if preds.select(pl.struct("date", "ticker").is_duplicated().any()).item():
         raise ValueError("predictions has duplicate (date, ticker) rows for this horizon")
     # the outcome being scored: the close `horizon` sessions *later* (deliberately the future)
-    outcome = bars.select(
-        "ticker",
+    # (the fwd_ret_{horizon}d label of alphadag.features.labels, the one forward-return definition)
+    outcome = labels_plan(bars.select("ticker", "date", "close"), (horizon,)).select(
+        pl.col("ticker").cast(preds.schema["ticker"]),
         "date",
-        (pl.col("close").shift(-horizon) / pl.col("close"))
-        .log()
-        .over("ticker", order_by="date")
-        .alias("_fwd"),
+        pl.col(label_column(horizon)).alias("_fwd"),
     )
-    scored = preds.join(outcome, on=["date", "ticker"], how="inner").filter(
+    scored = preds.join(outcome.collect(), on=["date", "ticker"], how="inner").filter(
         pl.col("y_pred").is_finite() & pl.col("_fwd").is_finite()
     )
     daily = daily_ic(scored, date="date", y_true="_fwd", y_pred="y_pred")

@@ -1,8 +1,9 @@
 """Prediction scores: realised vs predicted, once a prediction's horizon has passed.
 
 A prediction dated ``d`` with horizon ``h`` matures on the ``h``-th session after ``d`` (sessions
-as the bars give them); its realised value is ``ln(close(d + h) / close(d))``, the same forward
-log return as the ``fwd_ret_{h}d`` label. :func:`score_predictions` scores, for a scoring session
+as the bars give them); its realised value is the ticker's ``fwd_ret_{h}d`` label,
+``ln(close(d + h) / close(d))`` over the ticker's own bars, computed by
+:func:`alphadag.features.labels.labels_plan` (the one forward-return implementation). :func:`score_predictions` scores, for a scoring session
 ``as_of``, every prediction date that matures on ``as_of``: IC (Pearson) and rank IC (Spearman)
 across tickers, hit rate, interval coverage (share of realised values inside ``[y_lo, y_hi]``),
 RMSE, and the rolling means over the last 20 and 60 matured prediction dates up to ``as_of``.
@@ -21,6 +22,7 @@ import math
 import numpy as np
 import polars as pl
 
+from alphadag.features.labels import label_column, labels_plan
 from alphadag.models.ic import daily_ic, hit_rate, ic_summary
 
 __all__ = [
@@ -80,6 +82,11 @@ date's tickers (a prediction of exactly 0 is a miss, a realised 0 is left out)."
 def realised_returns(predictions: pl.DataFrame, bars: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """``predictions`` with ``matured_on`` and ``realised`` (null until matured by ``as_of``).
 
+    ``matured_on`` is the ``horizon``-th session after the prediction date (sessions as the bars
+    up to ``as_of`` give them). ``realised`` is the ticker's ``fwd_ret_{h}d`` label computed by
+    :func:`alphadag.features.labels.labels_plan` from the closes up to ``as_of`` (the one
+    forward-return definition): null while the ticker's ``h``-th next bar is not known yet.
+
     >>> d = [dt.date(2024, 1, i) for i in (2, 3, 4)]
     >>> bars = pl.DataFrame({"ticker": "A", "date": d, "close": [100.0, 110.0, 121.0]})
     >>> p = pl.DataFrame({"date": d[:1], "ticker": "A", "horizon": 2, "y_pred": 0.1})
@@ -105,14 +112,29 @@ def realised_returns(predictions: pl.DataFrame, bars: pl.DataFrame, as_of: dt.da
         },
         schema={"date": pl.Date, "horizon": pl.Int64, "matured_on": pl.Date},
     )
-    start = known.rename({"close": "_c0"})
-    end = known.rename({"date": "matured_on", "close": "_c1"})
-    return (
-        predictions.join(mapping, on=["date", "horizon"], how="left")
-        .join(start, on=["ticker", "date"], how="left")
-        .join(end, on=["ticker", "matured_on"], how="left")
-        .with_columns((pl.col("_c1") / pl.col("_c0")).log().alias("realised"))
-        .drop("_c0", "_c1")
+    horizons = sorted(h for h in keys["horizon"].unique().to_list() if h is not None)
+    out = predictions.join(mapping, on=["date", "horizon"], how="left")
+    if not horizons:
+        return out.with_columns(pl.lit(None, pl.Float64).alias("realised"))
+    names = {label_column(h): h for h in horizons}
+    # the label reads the close h sessions later: the outcome being scored, known by as_of
+    realised = (
+        labels_plan(known, horizons)
+        .unpivot(
+            list(names), index=["ticker", "date"], variable_name="_label", value_name="realised"
+        )
+        .select(
+            "ticker",
+            "date",
+            pl.col("_label").replace_strict(names, return_dtype=pl.Int64).alias("horizon"),
+            "realised",
+        )
+        .collect()
+    )
+    return out.join(
+        realised.with_columns(pl.col("ticker").cast(out.schema["ticker"])),
+        on=["ticker", "date", "horizon"],
+        how="left",
     )
 
 
