@@ -4,8 +4,8 @@ A prediction dated ``d`` with horizon ``h`` matures on the ``h``-th session afte
 as the bars give them); its realised value is the ticker's ``fwd_ret_{h}d`` label,
 ``ln(close(d + h) / close(d))`` over the ticker's own bars, computed by
 :func:`alphadag.features.labels.labels_plan` (the one forward-return implementation).
-:func:`score_predictions` scores, for a scoring session ``as_of``, every prediction date that matures on ``as_of``: IC (Pearson) and rank IC (Spearman)
-across tickers, hit rate, interval coverage (share of realised values inside ``[y_lo, y_hi]``),
+:func:`score_predictions` scores, for a scoring session ``as_of``, every prediction date that
+matures on ``as_of``: IC (Pearson) and rank IC (Spearman) across tickers, hit rate, interval coverage (share of realised values inside ``[y_lo, y_hi]``),
 RMSE, and the rolling means over the last 20 and 60 matured prediction dates up to ``as_of``.
 Over the same windows, the uncertainty of the mean IC and rank IC: ICIR, Newey-West t-stat (lag
 >= horizon: consecutive prediction dates' returns overlap) and the 95% block-bootstrap interval.
