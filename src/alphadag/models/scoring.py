@@ -1,17 +1,18 @@
 """Prediction scores: realised vs predicted, once a prediction's horizon has passed.
 
 A prediction dated ``d`` with horizon ``h`` matures on the ``h``-th session after ``d`` (sessions
-as the bars give them); its realised value is the ticker's ``fwd_ret_{h}d`` label,
-``ln(close(d + h) / close(d))`` over the ticker's own bars, computed by
+as the bars give them); its realised value is the ticker's ``fwd_ret_{h}d`` label, ``ln(close(d +
+h) / close(d))`` over the ticker's own bars, computed by
 :func:`alphadag.features.labels.labels_plan` (the one forward-return implementation).
 :func:`score_predictions` scores, for a scoring session ``as_of``, every prediction date that
-matures on ``as_of``: IC (Pearson) and rank IC (Spearman) across tickers, hit rate, interval coverage (share of realised values inside ``[y_lo, y_hi]``),
-RMSE, and the rolling means over the last 20 and 60 matured prediction dates up to ``as_of``.
-Over the same windows, the uncertainty of the mean IC and rank IC: ICIR, Newey-West t-stat (lag
->= horizon: consecutive prediction dates' returns overlap) and the 95% block-bootstrap interval.
-IC, rank IC, the minimum-ticker rule, hit rate and the uncertainty all come from
-:mod:`alphadag.models.ic`, the one implementation. Only closes up to ``as_of`` are read, so a
-score never uses a price it could not have known. No dagster here.
+matures on ``as_of``: IC (Pearson) and rank IC (Spearman) across tickers, hit rate, interval
+coverage (share of realised values inside ``[y_lo, y_hi]``), RMSE, and the rolling means over the
+last 20 and 60 matured prediction dates up to ``as_of``. Over the same windows, the uncertainty of
+the mean IC and rank IC: ICIR, Newey-West t-stat (lag >= horizon: consecutive prediction dates'
+returns overlap) and the 95% block-bootstrap interval. IC, rank IC, the minimum-ticker rule, hit
+rate and the uncertainty all come from :mod:`alphadag.models.ic`, the one implementation. Only
+closes up to ``as_of`` are read, so a score never uses a price it could not have known. No dagster
+here.
 """
 
 from __future__ import annotations
