@@ -45,10 +45,15 @@ def test_backtest_report_figures_and_sparklines_show_without_a_click(page, ui): 
     # the full-size PNGs are longer than 1,000 characters: one click away
     expect(_metadata_row(page, "equity_chart").get_by_text("[Show Markdown]")).to_be_visible()
 
-    # the comparison table in place, its figures rounded (at most three decimals)
-    table = page.locator("table").filter(has=page.get_by_text("max_drawdown_pct", exact=True))
-    expect(table.get_by_role("cell", name=best, exact=True)).to_be_visible()
-    cells = table.locator("tbody td").all_inner_texts()
-    numbers = [c for c in cells if re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", c)]
-    assert numbers and all(len(c.partition(".")[2]) <= 3 for c in numbers), numbers
+    # the analysis and comparison tables in place, their figures rounded (at most three
+    # decimals); each found by a column only it has, innermost tables only
+    for column in ("information_ratio_gross", "equity_final"):
+        table = page.locator("table:not(:has(table))").filter(
+            has=page.get_by_text(column, exact=True)
+        )
+        expect(table).to_have_count(1)
+        expect(table.get_by_role("cell", name=best, exact=True)).to_be_visible()
+        cells = table.locator("tbody td").all_inner_texts()
+        numbers = [c for c in cells if re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", c)]
+        assert numbers and all(len(c.partition(".")[2]) <= 3 for c in numbers), numbers
     page.screenshot(path=ui.artifacts / "backtest_report_inline.png", full_page=True)

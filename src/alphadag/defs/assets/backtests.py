@@ -241,7 +241,7 @@ def backtest_report(
     )
     bench_note = config.benchmark if bench is not None else f"{config.benchmark}: no bars, omitted"
     notes = {"model_signal": model_note, "benchmark": bench_note}
-    target = UPath(io_manager.data_root) / REPORT_DIR / context.run_id
+    target = UPath(io_manager.data_root) / REPORT_DIR / context.run.run_id
     with tempfile.TemporaryDirectory() as tmp:
         files = write_report(
             results,
@@ -274,7 +274,7 @@ def backtest_report(
                 **{metric_key("model_signal_ic", k): v for k, v in ic.items()},
             },
             artifacts={"backtest_report": tmp},
-            tags={"dagster.run_id": context.run_id, "alphadag.kind": "backtest"},
+            tags={"dagster.run_id": context.run.run_id, "alphadag.kind": "backtest"},
         )
         charts = {
             **_inline_charts(files, results, bench, config.benchmark),

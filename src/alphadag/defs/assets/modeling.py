@@ -172,7 +172,7 @@ def return_model(
         k=config.promotion_k,
         registry=mlflow.registry(),
         config_params=config.model_dump(exclude={"params"}),
-        run_tags={"dagster.run_id": context.run_id},
+        run_tags={"dagster.run_id": context.run.run_id},
     )
     challenger = outcome.challenger
     yield dg.AssetCheckResult(

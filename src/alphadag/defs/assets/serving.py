@@ -250,7 +250,7 @@ def predictions(
             model_source=model.source,
             model_version=model.version,
             reasons=list(model.fallback_reasons),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
     yield _drift_check(
         model.drift_reference,
