@@ -30,6 +30,8 @@ from typing import Any
 
 import polars as pl
 
+from alphadag.market.bars_file import CONTRACT_COLUMNS, date_expr, rename_plan
+
 __all__ = ["BarsFileError", "cmd_backtest", "parse_params", "read_bars", "register"]
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -39,7 +41,8 @@ class BarsFileError(ValueError):
     """A bars (or predictions) file that cannot be used, with the file and column named."""
 
 
-def _read_table(path: Path) -> pl.DataFrame:
+def _read_table(path: Path, targets: Sequence[str]) -> tuple[pl.DataFrame, list[str]]:
+    """The file's ``targets`` columns (header mapped by :func:`rename_plan`) and its header."""
     if not path.exists():
         raise BarsFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -52,28 +55,23 @@ def _read_table(path: Path) -> pl.DataFrame:
             raise BarsFileError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
     except (pl.exceptions.PolarsError, OSError) as e:
         raise BarsFileError(f"{path}: cannot be read: {e}") from e
-    renames = {c: c.strip().lower().replace(" ", "_") for c in frame.columns}
-    if len(set(renames.values())) != len(renames):
-        raise BarsFileError(f"{path}: duplicate column names {frame.columns}")
-    return frame.rename(renames)
+    # the header mapping every bars reader shares (exact name, then case-insensitive, spaces as _)
+    plan = rename_plan(frame.columns, targets=targets)
+    return frame.select(pl.col(src).alias(dst) for src, dst in plan.items()), frame.columns
 
 
 def _to_date(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
-    dtype = frame.schema["date"]
-    if dtype == pl.Date:
-        return frame
-    if isinstance(dtype, pl.Datetime):
-        return frame.with_columns(pl.col("date").dt.date())
-    if dtype == pl.String:
-        parsed = frame.select(pl.col("date").str.to_date(strict=False))["date"]
-        bad = frame["date"].filter(parsed.is_null() & frame["date"].is_not_null())
-        if bad.len():
-            raise BarsFileError(
-                f"{path}: column 'date' has values that are not dates, e.g. {bad[0]!r} "
-                "(use ISO dates, YYYY-MM-DD)"
-            )
-        return frame.with_columns(parsed)
-    raise BarsFileError(f"{path}: column 'date' has type {dtype}, expected dates")
+    try:
+        parsed = frame.select(date_expr(frame.schema["date"]))["date"]
+    except ValueError as e:
+        raise BarsFileError(f"{path}: {e}") from e
+    bad = frame["date"].filter(parsed.is_null() & frame["date"].is_not_null())
+    if bad.len():
+        raise BarsFileError(
+            f"{path}: column 'date' has values that are not dates, e.g. {bad[0]!r} "
+            "(use ISO dates, YYYY-MM-DD)"
+        )
+    return frame.with_columns(parsed)
 
 
 def _check_no_nulls(frame: pl.DataFrame, path: Path, column: str) -> None:
@@ -101,11 +99,11 @@ def read_bars(path: str | Path) -> pl.DataFrame:
     ('SPY', datetime.date(2024, 1, 2), 470.5)
     """
     path = Path(path)
-    frame = _read_table(path)
+    frame, header = _read_table(path, CONTRACT_COLUMNS)
     missing = [c for c in ("date", "close") if c not in frame.columns]
     if missing:
         raise BarsFileError(
-            f"{path}: missing column(s) {missing}; found {frame.columns} "
+            f"{path}: missing column(s) {missing}; found {header} "
             "(need date and close; ticker, open, high, low, volume are optional)"
         )
     if frame.height == 0:
@@ -139,10 +137,10 @@ def read_bars(path: str | Path) -> pl.DataFrame:
 def read_predictions(path: str | Path) -> pl.DataFrame:
     """Predictions (``date, ticker, y_pred``) for ``model_signal`` from a CSV or Parquet file."""
     path = Path(path)
-    frame = _read_table(path)
+    frame, header = _read_table(path, ("date", "ticker", "y_pred"))
     missing = [c for c in ("date", "ticker", "y_pred") if c not in frame.columns]
     if missing:
-        raise BarsFileError(f"{path}: missing column(s) {missing}; found {frame.columns}")
+        raise BarsFileError(f"{path}: missing column(s) {missing}; found {header}")
     frame = _to_date(frame, path)
     y = frame["y_pred"].cast(pl.Float64, strict=False)
     if (y.is_null() & frame["y_pred"].is_not_null()).any():

@@ -33,13 +33,11 @@ from dataclasses import dataclass, field
 import polars as pl
 from upath import UPath
 
+from alphadag.market.bars_file import CONTRACT_COLUMNS, date_expr, rename_plan
 from alphadag.market.calendar import as_date
-from alphadag.market.schema import RAW_BARS_SCHEMA, VALUE_COLUMNS, conform_raw, empty
+from alphadag.market.schema import RAW_BARS_SCHEMA, conform_raw, empty
 from alphadag.market.sources.base import Coverage, RejectedFile, SourceRead
 from alphadag.market.tickers import TickerError, canonical_ticker
-
-CONTRACT_COLUMNS: tuple[str, ...] = ("ticker", "date", *VALUE_COLUMNS)
-"""The contract columns a vendor column may be mapped to."""
 
 LANDING_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 """File suffixes (case-insensitive) a landing directory is scanned for; anything else is ignored."""
@@ -96,37 +94,6 @@ def _check_column_map(column_map: Mapping[str, str] | None) -> dict[str, str]:
     return dict(column_map)
 
 
-def _rename_plan(columns: list[str], column_map: dict[str, str]) -> dict[str, str]:
-    """Vendor column -> contract column for one file's header.
-
-    Explicit ``column_map`` entries win; then columns already named like a contract column; then
-    a case-insensitive match (``Close`` -> ``close``) for contract columns not yet taken. Other
-    columns are dropped.
-    """
-    plan: dict[str, str] = {}
-    taken: set[str] = set()
-
-    def clean(name: str) -> str:
-        return name.lstrip("\ufeff").strip()
-
-    mapped = {clean(k): v for k, v in column_map.items()}
-    for col in columns:
-        target = mapped.get(clean(col))
-        if target is not None:
-            plan[col] = target
-            taken.add(target)
-    for col in columns:
-        if col not in plan and clean(col) in CONTRACT_COLUMNS and clean(col) not in taken:
-            plan[col] = clean(col)
-            taken.add(clean(col))
-    for col in columns:
-        lowered = clean(col).lower()
-        if col not in plan and lowered in CONTRACT_COLUMNS and lowered not in taken:
-            plan[col] = lowered
-            taken.add(lowered)
-    return plan
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -177,26 +144,6 @@ def _scan(path: UPath, data: bytes, where: str) -> pl.LazyFrame:
     return pl.scan_parquet(data)
 
 
-def _date_expr(dtype: pl.DataType, date_format: str | None, where: str) -> pl.Expr:
-    raw = pl.col("date")
-    if dtype == pl.Date:
-        return raw
-    if isinstance(dtype, pl.Datetime):
-        return raw.dt.date()
-    if dtype == pl.String:
-        text = raw.str.strip_chars()
-        if date_format is not None:
-            return text.str.to_date(date_format, strict=False)
-        # ISO dates, or ISO timestamps such as pandas' '2024-01-02 00:00:00'
-        return pl.coalesce(
-            text.str.to_date(strict=False), text.str.to_datetime(strict=False).dt.date()
-        )
-    if dtype.is_integer() and date_format is not None:
-        return raw.cast(pl.String).str.to_date(date_format, strict=False)
-    hint = " (set date_format, e.g. '%Y%m%d')" if dtype.is_integer() else ""
-    raise LandingFileError(f"{where}: the date column has type {dtype}, not a date{hint}")
-
-
 def _parse_landing_file(
     path: UPath,
     data: bytes,
@@ -216,7 +163,7 @@ def _parse_landing_file(
     try:
         frame = _scan(path, data, where)
         columns = frame.collect_schema().names()
-        plan = _rename_plan(columns, column_map)
+        plan = rename_plan(columns, column_map)
         for required in ("date", "close"):
             if required not in plan.values():
                 raise LandingFileError(
@@ -227,7 +174,10 @@ def _parse_landing_file(
             _check_csv_shape(data, where)
         frame = frame.select([pl.col(src).alias(dst) for src, dst in plan.items()])
         schema = frame.collect_schema()
-        parsed = _date_expr(schema["date"], date_format, where)
+        try:
+            parsed = date_expr(schema["date"], date_format)
+        except ValueError as exc:
+            raise LandingFileError(f"{where}: {exc}") from exc
         frame = frame.with_columns(pl.col("date").alias("_raw_date"), parsed.alias("date"))
         frame = frame.with_row_index("_row", offset=1)  # 1-based data row, for error messages
         if window is not None:
