@@ -13,30 +13,23 @@ from dataclasses import dataclass, field
 import pandera.polars as pa
 import polars as pl
 
-from alphadag.market.schema import PRICE_COLUMNS
+from alphadag.market.bars_rules import KEY, REQUIRED, VALUE_RULES, Bounds, Ordered, violated
+from alphadag.market.schema import VALUE_COLUMNS
 from alphadag.market.tickers import TICKER_PATTERN
 
 
-def _finite_positive(data: pa.PolarsData) -> pl.LazyFrame:
-    col = pl.col(data.key)
-    return data.lazyframe.select(col.is_null() | (col.is_finite() & (col > 0)))
+def _column_check(rule: Bounds) -> pa.Check:
+    def ok(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~violated(rule, data.key))
+
+    return pa.Check(ok, name=rule.check)
 
 
-def _finite_non_negative(data: pa.PolarsData) -> pl.LazyFrame:
-    col = pl.col(data.key)
-    return data.lazyframe.select(col.is_null() | (col.is_finite() & (col >= 0)))
+def _frame_check(rule: Ordered) -> pa.Check:
+    def ok(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select((~violated(rule)).fill_null(True).alias(rule.name))
 
-
-def _high_consistent(data: pa.PolarsData) -> pl.LazyFrame:
-    h = pl.col("high")
-    ok = ~((h < pl.col("open")) | (h < pl.col("close"))).fill_null(False)
-    return data.lazyframe.select(ok.alias("high_consistent"))
-
-
-def _low_consistent(data: pa.PolarsData) -> pl.LazyFrame:
-    low = pl.col("low")
-    ok = ~((low > pl.col("open")) | (low > pl.col("close"))).fill_null(False)
-    return data.lazyframe.select(ok.alias("low_consistent"))
+    return pa.Check(ok, name=rule.name)
 
 
 def bars_schema(sessions: list[dt.date]) -> pa.DataFrameSchema:
@@ -49,24 +42,26 @@ def bars_schema(sessions: list[dt.date]) -> pa.DataFrameSchema:
     >>> bars_schema([d]).validate(ok).height
     1
     """
-    price_checks = [pa.Check(_finite_positive, name="finite_positive")]
+    # the value checks are built from the contract's rule list (alphadag.market.bars_rules)
+    bounds = [r for r in VALUE_RULES if isinstance(r, Bounds)]
     columns = {
         "ticker": pa.Column(pl.String, pa.Check.str_matches(TICKER_PATTERN.pattern)),
         "date": pa.Column(
             pl.Date, pa.Check.isin(sessions, name="date_is_session", error="date_is_session")
         ),
-        **{c: pa.Column(pl.Float64, price_checks, nullable=c != "close") for c in PRICE_COLUMNS},
-        "volume": pa.Column(
-            pl.Float64, pa.Check(_finite_non_negative, name="finite_non_negative"), nullable=True
-        ),
+        **{
+            c: pa.Column(
+                pl.Float64,
+                [_column_check(r) for r in bounds if c in r.columns],
+                nullable=c not in REQUIRED,
+            )
+            for c in VALUE_COLUMNS
+        },
     }
     return pa.DataFrameSchema(
         columns,
-        checks=[
-            pa.Check(_high_consistent, name="high_consistent"),
-            pa.Check(_low_consistent, name="low_consistent"),
-        ],
-        unique=["ticker", "date"],
+        checks=[_frame_check(r) for r in VALUE_RULES if isinstance(r, Ordered)],
+        unique=list(KEY),
         strict=True,
         ordered=True,
         name="bars",

@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from alphadag.market.schema import BARS_SCHEMA, PRICE_COLUMNS
+from alphadag.market.bars_rules import (
+    KEY,
+    REQUIRED,
+    VALUE_RULES,
+    Bounds,
+    Ordered,
+)
+from alphadag.market.schema import BARS_SCHEMA
 from alphadag.market.tickers import TICKER_PATTERN
 
 if TYPE_CHECKING:
@@ -51,12 +58,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 SUITE_NAME = "bars"
 """Name of the suite built by :func:`bars_expectation_suite`."""
-
-MAX_PRICE = 1e12
-"""Upper bound for an adjusted price: finite, far above any real one, so ``inf`` fails it."""
-
-MAX_VOLUME = 1e15
-"""Upper bound for a session volume: finite, far above any real one, so ``inf`` fails it."""
 
 SAMPLE_SIZE = 10
 """At most this many offending values are reported per failed expectation."""
@@ -137,7 +138,7 @@ def bars_expectation_suite(sessions: list[dt.date], *, min_rows: int = 1) -> gx.
     full-matches, so a trailing newline would otherwise pass); ``date`` not null and in
     ``sessions``;
     ``close`` not null; each of open/high/low/close in ``(0, MAX_PRICE]`` and volume in
-    ``[0, MAX_VOLUME]`` (nulls are skipped, as GX does for value rules; NaN and inf fail);
+    ``[0, MAX_VOLUME]`` (built from :data:`alphadag.market.bars_rules.VALUE_RULES`) (nulls are skipped, as GX does for value rules; NaN and inf fail);
     ``high >= open``, ``high >= close``, ``open >= low``, ``close >= low`` on rows where both
     values are present; ``(ticker, date)`` unique.
 
@@ -165,7 +166,6 @@ def bars_expectation_suite(sessions: list[dt.date], *, min_rows: int = 1) -> gx.
         )
     session_set = sorted(set(sessions))
 
-    price_bounds = {"min_value": 0, "max_value": MAX_PRICE, "strict_min": True}
     expectations: list[gxe.Expectation] = [
         gxe.ExpectTableRowCountToBeBetween(min_value=min_rows),
         gxe.ExpectColumnValuesToNotBeNull(column="ticker"),
@@ -176,16 +176,29 @@ def bars_expectation_suite(sessions: list[dt.date], *, min_rows: int = 1) -> gx.
         gxe.ExpectColumnValuesToNotMatchRegex(column="ticker", regex=r"\s"),
         gxe.ExpectColumnValuesToNotBeNull(column="date"),
         gxe.ExpectColumnValuesToBeInSet(column="date", value_set=session_set),
-        gxe.ExpectColumnValuesToNotBeNull(column="close"),
-        *(gxe.ExpectColumnValuesToBeBetween(column=c, **price_bounds) for c in PRICE_COLUMNS),
-        gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0, max_value=MAX_VOLUME),
+        # the value rules of the contract (alphadag.market.bars_rules), as the validator and
+        # pandera check them; GX has no finiteness test, so a finite upper bound stands for it
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in REQUIRED),
+        *(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=c,
+                min_value=r.lower,
+                max_value=r.gx_max,
+                strict_min=not r.inclusive,
+            )
+            for r in VALUE_RULES
+            if isinstance(r, Bounds)
+            for c in r.columns
+        ),
         *(
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing"
             )
-            for a, b in (("high", "open"), ("high", "close"), ("open", "low"), ("close", "low"))
+            for r in VALUE_RULES
+            if isinstance(r, Ordered)
+            for a, b in r.pairs()
         ),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["ticker", "date"]),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
     ]
     # The constructor, unlike ``add_expectation``, needs no active data context (which would cost
     # a context build just to describe the suite).

@@ -1,7 +1,9 @@
 """Validation of raw bars: split each partition into kept ``bars`` and ``quarantined_bars``.
 
 The rules are data (:data:`REJECT_RULES`), evaluated as vectorised polars expressions over a whole
-range of partitions at once. A raw row is kept only if it breaks no rule; otherwise it is quarantined
+range of partitions at once; the value rules (``close_present`` to ``volume_valid``) are built from
+:data:`alphadag.market.bars_rules.VALUE_RULES`, the list the pandera schema and the GX suite are
+built from too. A raw row is kept only if it breaks no rule; otherwise it is quarantined
 with the first rule it broke, the offending value, every rule it broke and a message naming its
 origin (file or dataset), ticker, date and rule. Rows are conserved: ``len(raw) == len(kept) +
 len(quarantined)`` for every input (a hypothesis property in the tests).
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from alphadag.market.bars_rules import REQUIRED, VALUE_RULES, Bounds, Ordered, violated
 from alphadag.market.schema import PRICE_COLUMNS, QUARANTINE_SCHEMA, RAW_BARS_SCHEMA
 from alphadag.market.tickers import try_canonical_ticker
 
@@ -75,15 +78,6 @@ class Rule:
     value: Callable[[], pl.Expr]
 
 
-def _present(col: str) -> pl.Expr:
-    return pl.col(col).is_not_null()
-
-
-def _bad_price(col: str) -> pl.Expr:
-    # NaN compares greater than everything in polars, so finiteness is tested explicitly.
-    return _present(col) & (~pl.col(col).is_finite() | (pl.col(col) <= 0))
-
-
 def _fmt(*cols: str) -> pl.Expr:
     parts: list[pl.Expr] = []
     for i, col in enumerate(cols):
@@ -94,9 +88,28 @@ def _fmt(*cols: str) -> pl.Expr:
     return pl.concat_str(parts)
 
 
-def _first_bad_price() -> pl.Expr:
-    return pl.coalesce(
-        [pl.when(_bad_price(c)).then(_fmt(c)) for c in PRICE_COLUMNS] + [pl.lit(None, pl.String)]
+def _value_rule(rule: Bounds | Ordered) -> Rule:
+    """The rejection rule of a contract value rule; its value names the offending column(s)."""
+    if isinstance(rule, Ordered):
+        return Rule(
+            rule.name,
+            f"{rule.column} must be {rule.op} {' and '.join(rule.others)} where both are present",
+            lambda b: violated(rule),
+            lambda: _fmt(rule.column, *rule.others),
+        )
+
+    def first_bad() -> pl.Expr:
+        return pl.coalesce(
+            [pl.when(violated(rule, c)).then(_fmt(c)) for c in rule.columns]
+            + [pl.lit(None, pl.String)]
+        )
+
+    sign = ">=" if rule.inclusive else ">"
+    return Rule(
+        rule.name,
+        f"{', '.join(rule.columns)} must be finite and {sign} {rule.lower:g} where present",
+        lambda b: violated(rule),
+        first_bad,
     )
 
 
@@ -119,36 +132,17 @@ REJECT_RULES: tuple[Rule, ...] = (
         lambda b: pl.col("parse_errors").is_not_null(),
         lambda: pl.col("parse_errors"),
     ),
-    Rule(
-        "close_present",
-        "close must be present",
-        lambda b: pl.col("close").is_null(),
-        lambda: _fmt("close"),
+    *(
+        Rule(
+            f"{c}_present",
+            f"{c} must be present",
+            lambda b, c=c: pl.col(c).is_null(),
+            lambda c=c: _fmt(c),
+        )
+        for c in REQUIRED
     ),
-    Rule(
-        "price_finite_positive",
-        "open, high, low and close must be finite and > 0 where present",
-        lambda b: pl.any_horizontal([_bad_price(c) for c in PRICE_COLUMNS]),
-        _first_bad_price,
-    ),
-    Rule(
-        "high_consistent",
-        "high must be >= max(open, close) where present",
-        lambda b: (pl.col("high") < pl.col("open")) | (pl.col("high") < pl.col("close")),
-        lambda: _fmt("high", "open", "close"),
-    ),
-    Rule(
-        "low_consistent",
-        "low must be <= min(open, close) where present",
-        lambda b: (pl.col("low") > pl.col("open")) | (pl.col("low") > pl.col("close")),
-        lambda: _fmt("low", "open", "close"),
-    ),
-    Rule(
-        "volume_valid",
-        "volume must be finite and >= 0 where present",
-        lambda b: _present("volume") & (~pl.col("volume").is_finite() | (pl.col("volume") < 0)),
-        lambda: _fmt("volume"),
-    ),
+    # the value rules of the contract (alphadag.market.bars_rules), as pandera and GX check them
+    *(_value_rule(r) for r in VALUE_RULES),
     Rule(
         "unique_ticker_date",
         "one row per (ticker, date): a later duplicate is rejected",
@@ -165,7 +159,7 @@ REJECT_RULES: tuple[Rule, ...] = (
     ),
 )
 RULE_NAMES = tuple(r.name for r in REJECT_RULES)
-ROW_LOCAL_RULES = RULE_NAMES[:8]
+ROW_LOCAL_RULES = tuple(n for n in RULE_NAMES if n not in ("unique_ticker_date", "max_daily_move"))
 """Rules decided by a row alone (everything but duplicates and the move rule)."""
 
 
