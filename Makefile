@@ -10,34 +10,60 @@ PYTEST_ARGS ?=
 # collection order (tests/integration/conftest.py); fast files fill in on both workers
 TEST_WORKERS ?= 2
 
-.PHONY: demo test bytecode dev lint format env dagster-home clean bench-features bench-backtest mlflow-ui
+# PYTHON: 3.11, 3.12 or 3.13, an installed interpreter (uv.lock resolves for all three)
+PYTHON ?= 3.11
+# three package sets in one .venv, each synced when pyproject.toml or uv.lock changes (a stamp each):
+#   demo: the main dependencies only (what `make demo` and a production code location need)
+#   dev:  demo + the dg CLI (`make dev`)
+#   test: everything: the test group (pytest, reference libraries, playwright, ruff, dg) and every
+#         extra (celery, postgres, yfinance); the only exact sync (drops packages the lock no longer has)
+# demo and dev sync with --inexact, so running them after `make test` removes nothing.
+DEMO_SYNC := --no-default-groups --inexact
+DEV_SYNC := --no-default-groups --group dg --inexact
+TEST_SYNC := --no-default-groups --group test --all-extras
 
-env: $(VENV)/.synced
+.PHONY: demo test bytecode dev lint format env env-demo env-dev env-test dagster-home clean bench-features bench-backtest mlflow-ui
 
-$(VENV)/.synced: pyproject.toml uv.lock
+env: env-test
+env-demo: $(VENV)/.synced-demo
+env-dev: $(VENV)/.synced-dev
+env-test: $(VENV)/.synced-test
+
+# $(1): the uv sync options of one package set
+define uv_sync
 	@# uv is looked up when the recipe runs: pip may install it anywhere on PATH or only as a module
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@# --compile-bytecode: every process (tests, runs, daemons) imports from .pyc files; without
 	@# them a process where PYTHONDONTWRITEBYTECODE is set recompiles ~5,600 modules (~17 s) each time
-	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --python 3.11 --compile-bytecode; \
-	 else python3 -m uv sync --frozen --python 3.11 --compile-bytecode; fi
+	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --python $(PYTHON) --compile-bytecode $(1); \
+	 else python3 -m uv sync --frozen --python $(PYTHON) --compile-bytecode $(1); fi
 	@touch $@
+endef
 
-bytecode: env
+$(VENV)/.synced-demo: pyproject.toml uv.lock
+	$(call uv_sync,$(DEMO_SYNC))
+
+$(VENV)/.synced-dev: pyproject.toml uv.lock
+	$(call uv_sync,$(DEV_SYNC))
+
+$(VENV)/.synced-test: pyproject.toml uv.lock
+	$(call uv_sync,$(TEST_SYNC))
+
+bytecode: env-demo
 	@$(VENV)/bin/python -m compileall -q src > /dev/null
 
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
-demo: env bytecode dagster-home ## materialize the whole graph on the embedded default and print a summary
+demo: env-demo bytecode dagster-home ## materialize the whole graph on the embedded default and print a summary
 	$(VENV)/bin/alphadag demo
 
-test: env bytecode ## dg check defs + the whole suite (slow process tests and fast ones) on 2 xdist workers
+test: env-test bytecode ## dg check defs + the whole suite (slow process tests and fast ones) on 2 xdist workers
 	$(VENV)/bin/dg check defs
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-dev: env dagster-home ## Dagster UI + daemon on 127.0.0.1:3000 (dg dev: the location workspace.yaml names)
+dev: env-dev dagster-home ## Dagster UI + daemon on 127.0.0.1:3000 (dg dev: the location workspace.yaml names)
 	$(VENV)/bin/dg dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
 lint: env
@@ -54,10 +80,10 @@ clean:
 bench-features: env ## features vs TA-Lib loop vs pandas (bench/features.py)
 	$(VENV)/bin/python bench/features.py
 
-bench-backtest: env bytecode ## backtest engine vs backtesting.py and vectorbt (bench/backtest.py)
+bench-backtest: env-test bytecode ## backtest engine vs backtesting.py and vectorbt (bench/backtest.py)
 	$(VENV)/bin/python bench/backtest.py
 
-mlflow-ui: env ## MLflow UI (experiments, model registry) on 127.0.0.1:5000
+mlflow-ui: env-demo ## MLflow UI (experiments, model registry) on 127.0.0.1:5000
 	@mkdir -p .alphadag/mlartifacts
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///.alphadag/mlflow.db \
 		--default-artifact-root .alphadag/mlartifacts --host 127.0.0.1 --port 5000

@@ -76,8 +76,20 @@ from sqlalchemy.pool import NullPool
 try:  # the PostgreSQL storage is optional (dagster-postgres)
     from dagster_postgres.event_log.event_log import PostgresEventLogStorage
     from dagster_postgres.utils import get_token_provider_from_config, pg_config, pg_url_from_config
-except ImportError:  # pragma: no cover - exercised only without dagster-postgres
+except ImportError as _postgres_error:  # pragma: no cover - exercised only without the extra
     PostgresEventLogStorage = None  # type: ignore[assignment,misc]
+    _POSTGRES_MISSING = _postgres_error
+
+    def __getattr__(name: str) -> Any:
+        """Name the missing extra when dagster.yaml asks for the PostgreSQL storage without it."""
+        if name == "PostgresBatchEventLogStorage":
+            raise ImportError(
+                "alphadag.instance_storage.PostgresBatchEventLogStorage needs the [postgres] "
+                "extra (dagster-postgres, psycopg2-binary): pip install 'alphadag[postgres]' "
+                f"(in a checkout: uv sync --extra postgres); import failed with {_POSTGRES_MISSING!r}"
+            )
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = 10_000

@@ -1,7 +1,9 @@
 """The offline sample universe bundled with installed packages (the default source).
 
 - 20 US large caps, daily adjusted close 1990-01-02 .. 2022-12-28, from skfolio's bundled S&P 500
-  dataset (``skfolio.datasets.load_sp500_dataset``); open, high, low and volume are null for them.
+  dataset (the file ``skfolio.datasets.load_sp500_dataset`` reads); open, high, low and volume are
+  null for them. The file is read from the installed skfolio package without importing skfolio,
+  whose import loads cvxpy, clarabel and scikit-learn (about 1.5 s) for nothing here.
 - The S&P 500 (``^GSPC``) and NASDAQ Composite (``^IXIC``) daily OHLCV 1999-01-04 .. 2018-12-31 from
   the datasets bundled in ``arch`` (``arch.data.sp500``, ``arch.data.nasdaq``).
 
@@ -12,8 +14,11 @@ design. The panel is loaded once per process and sliced per request.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 import polars as pl
@@ -26,10 +31,33 @@ INDICES = {"^GSPC": "arch.data.sp500", "^IXIC": "arch.data.nasdaq"}
 SAMPLE_COVERAGE = Coverage(dt.date(1990, 1, 2), dt.date(2022, 12, 28))
 
 
-def _stocks() -> pl.DataFrame:
-    from skfolio.datasets import load_sp500_dataset
+STOCKS_FILE = ("skfolio", "datasets/data/sp500_dataset.csv.gz")
+"""The package (a main dependency) and the data file in it that the stock closes come from."""
 
-    wide = load_sp500_dataset()
+
+def _stocks_file() -> Path:
+    package, relative = STOCKS_FILE
+    # find_spec of a top-level package locates it without running its __init__
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"the sample source reads its stock closes from the {package} package, which is not "
+            f"installed: reinstall alphadag (pip install alphadag) or `make env`"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the sample source needs {path} (bundled with {package}), which is missing: "
+            f"reinstall {package} (pip install --force-reinstall {package})"
+        )
+    return path
+
+
+def _stocks() -> pl.DataFrame:
+    # the same parse as skfolio.datasets.load_sp500_dataset (tests/unit/test_ingest.py compares)
+    with gzip.open(_stocks_file(), mode="rt", encoding="utf-8") as text:
+        wide = pd.read_csv(text, sep=",", index_col=0)
+    wide.index = pd.to_datetime(wide.index, format="%Y-%m-%d")
     long = (
         wide.rename_axis("date")
         .reset_index()

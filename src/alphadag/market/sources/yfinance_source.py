@@ -495,8 +495,13 @@ def _forget_cached_responses() -> None:
 
 
 def _yfinance_download() -> Downloader:
-    import yfinance  # deferred: importing yfinance is slow and pulls in curl_cffi
-
+    try:
+        import yfinance  # deferred: importing yfinance is slow and pulls in curl_cffi
+    except ImportError as exc:
+        raise ImportError(
+            "the yfinance source needs the [yfinance] extra: pip install 'alphadag[yfinance]' "
+            "(in a checkout: uv sync --extra yfinance)"
+        ) from exc
     return yfinance.download
 
 
