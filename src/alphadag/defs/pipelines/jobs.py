@@ -13,14 +13,11 @@ preloaded the code, so a step forks instead of importing again).
 
 import dagster as dg
 
-from alphadag.defs.pipelines.partitions import sessions_partitions
-
 ONE_PROCESS = dg.in_process_executor
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups("ingestion"),
-    partitions_def=sessions_partitions,
     executor_def=ONE_PROCESS,
     description="Fetch, validate and quarantine bars for a session or a range of sessions.",
 )
@@ -28,7 +25,6 @@ ingest_job = dg.define_asset_job(
 features_job = dg.define_asset_job(
     "features_job",
     selection=dg.AssetSelection.groups("features"),
-    partitions_def=sessions_partitions,
     executor_def=ONE_PROCESS,
     description="Compute features and labels for a session or a range of sessions.",
 )
@@ -36,7 +32,6 @@ features_job = dg.define_asset_job(
 daily_data_job = dg.define_asset_job(
     "daily_data_job",
     selection=dg.AssetSelection.groups("ingestion", "features"),
-    partitions_def=sessions_partitions,
     executor_def=ONE_PROCESS,
     description="Ingest, validate, then compute features and labels for a session or range.",
 )
@@ -44,7 +39,6 @@ daily_data_job = dg.define_asset_job(
 daily_job = dg.define_asset_job(
     "daily_job",
     selection=dg.AssetSelection.groups("ingestion", "features", "serving", "evaluation"),
-    partitions_def=sessions_partitions,
     executor_def=ONE_PROCESS,
     description="One session end to end: ingest -> validate -> features -> labels -> predictions "
     "-> prediction scores (the after-close schedule runs it; ranged runs backfill).",
@@ -53,7 +47,6 @@ daily_job = dg.define_asset_job(
 serving_job = dg.define_asset_job(
     "serving_job",
     selection=dg.AssetSelection.groups("serving", "evaluation"),
-    partitions_def=sessions_partitions,
     executor_def=ONE_PROCESS,
     description="Score sessions with the champion (predictions) and score matured predictions "
     "(prediction_scores); the champion-change sensor re-runs it for recent sessions.",
