@@ -111,7 +111,7 @@ daily_job on Dagster's default multiprocess executor (spawn: one fresh Python pe
 import dagster as dg
 
 import alphadag.definitions as location
-from alphadag.defs.pipelines import jobs
+from alphadag.defs.automation import jobs
 
 
 def _build() -> dg.Definitions:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.automation.partitions import sessions_partitions
 from alphadag.market.calendar import sessions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -96,7 +96,7 @@ def _partition_bounds(job: Any) -> tuple[str, str, str]:
 
 def _bounds_text(job: Any, first: str, last: str) -> str:
     from alphadag import settings
-    from alphadag.defs.pipelines.partitions import sessions_partitions
+    from alphadag.defs.automation.partitions import sessions_partitions
 
     text = f"{job.name}'s sessions run {first} .. {last}"
     if job.partitions_def == sessions_partitions:
@@ -560,7 +560,7 @@ def signals_interrupt() -> Iterator[None]:
 
 def _end_interrupted_run(instance: Any, run_id: str) -> str | None:
     """After an interrupt: mark run ``run_id`` failed unless it already ended; its status."""
-    from alphadag.defs.pipelines.run_reaper import PID_TAG
+    from alphadag.defs.automation.run_reaper import PID_TAG
 
     run = instance.get_run_by_id(run_id)
     if run is None:
@@ -585,12 +585,12 @@ def _execute(
 ) -> Any:
     """``job.execute_in_process`` on the current instance, with a progress display unless
     ``progress`` is ``off``. The run is tagged with this process (host, pid: see
-    ``alphadag.defs.pipelines.run_reaper``), so that a run whose process is killed is marked
+    ``alphadag.defs.automation.run_reaper``), so that a run whose process is killed is marked
     failed; an interrupt (SIGINT, SIGTERM, SIGHUP) ends the run as failed and raises
     :class:`Interrupted`."""
     import dagster as dg
 
-    from alphadag.defs.pipelines.run_reaper import process_tags
+    from alphadag.defs.automation.run_reaper import process_tags
 
     instance = dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())
@@ -1312,10 +1312,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def sweep_orphaned_runs() -> None:
     """Mark failed the in-progress CLI runs of this host whose process is gone (see
-    ``alphadag.defs.pipelines.run_reaper``), one line on stderr each."""
+    ``alphadag.defs.automation.run_reaper``), one line on stderr each."""
     import dagster as dg
 
-    from alphadag.defs.pipelines.run_reaper import reap_orphaned_runs
+    from alphadag.defs.automation.run_reaper import reap_orphaned_runs
 
     for run in reap_orphaned_runs(dg.DagsterInstance.get(), reaper="the alphadag CLI"):
         print(f"alphadag: {run.message}", file=sys.stderr)

@@ -14,7 +14,7 @@ DEFAULT_EXECUTOR = dg.multiprocess_executor.configured(
 )
 """Executor of ad-hoc asset selections (the UI's Materialize button): steps may run in parallel,
 and each forks from a server that imported the code once. Named jobs set their own executor
-(alphadag.defs.pipelines.jobs)."""
+(alphadag.defs.automation.jobs)."""
 
 
 @dg.definitions

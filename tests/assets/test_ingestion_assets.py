@@ -25,7 +25,7 @@ from run_results import materializations as _materializations
 from run_results import metadata_values as _meta
 
 from alphadag.defs.assets.ingestion import raw_bars
-from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.automation.partitions import sessions_partitions
 from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.market.calendar import sessions

@@ -20,9 +20,9 @@ from dagster._core.test_utils import create_test_daemon_workspace_context, freez
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.freshness import FreshnessDaemon
 
-from alphadag.defs.pipelines.alerts import freshness_alert_sensor, run_failure_alert_sensor
-from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
-from alphadag.defs.pipelines.sensors import landing_zone_sensor
+from alphadag.defs.automation.alerts import freshness_alert_sensor, run_failure_alert_sensor
+from alphadag.defs.automation.freshness import DAILY_FRESHNESS
+from alphadag.defs.automation.landing_sensor import landing_zone_sensor
 from alphadag.defs.resources.alerting import AlertSink, read_alerts
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
@@ -276,7 +276,7 @@ def test_reset_cursor_holds_runs_and_alerts(defs, sink, tmp_path):
 
 
 def test_alert_sink_path_comes_from_the_environment(monkeypatch, tmp_path):
-    from alphadag.defs.resources.resources import resources
+    from alphadag.defs.resources.definitions import resources
 
     monkeypatch.setenv("ALPHADAG_ALERT_LOG", str(tmp_path / "a.jsonl"))
     monkeypatch.delenv("ALPHADAG_ALERT_WEBHOOK_URL", raising=False)

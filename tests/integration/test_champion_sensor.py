@@ -6,7 +6,7 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
-from alphadag.defs.pipelines.model_sensors import champion_change_sensor
+from alphadag.defs.automation.model_sensors import champion_change_sensor
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.market.calendar import sessions
 

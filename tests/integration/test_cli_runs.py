@@ -25,7 +25,7 @@ import pytest
 from _dagster_procs import alphadag_env, make_home
 
 from alphadag import cli
-from alphadag.defs.pipelines import run_reaper
+from alphadag.defs.automation import run_reaper
 
 HERE = Path(__file__).resolve().parent
 WEEK = ("2024-03-04", "2024-03-08")  # five sessions

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from alphadag.defs.pipelines.sensors import landing_zone_sensor
+from alphadag.defs.automation.landing_sensor import landing_zone_sensor
 from alphadag.defs.resources.alerting import AlertSink, read_alerts
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from alphadag import settings
-from alphadag.defs.pipelines import schedules
-from alphadag.defs.pipelines.schedules import DAILY_RUN_PRIORITY, daily_schedule
+from alphadag.defs.automation import schedules
+from alphadag.defs.automation.schedules import DAILY_RUN_PRIORITY, daily_schedule
 
 NY = ZoneInfo("America/New_York")
 

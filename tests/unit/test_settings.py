@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alphadag import settings
-from alphadag.defs.pipelines import freshness
-from alphadag.defs.pipelines.freshness import FRESHNESS_MARGIN, Deadline
+from alphadag.defs.automation import freshness
+from alphadag.defs.automation.freshness import FRESHNESS_MARGIN, Deadline
 from alphadag.settings import Settings, parse_daily_cron
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,8 @@ session partitions they touch, grouped into contiguous runs.
 
 The ``landing_zone_sensor`` keeps a JSON cursor ``{path: sha256}``; a file whose content hash
 differs from the cursor's is *changed* (a corrected vendor file), so it backfills the partitions it
-touches and nothing else.
+touches and nothing else. :func:`plan_tick` holds the cursor's rules once the changed files are
+known: a reset cursor launches nothing, a file back at an ingested state gets a fresh run key.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from alphadag.market.calendar import session_on_or_after
 
@@ -104,3 +106,72 @@ def plan_runs(
         LandingRun(start, end, f"landing:{digest}:{start}:{end}")
         for start, end in contiguous_ranges(touched, partition_keys)
     ]
+
+
+CursorRewind = Literal["cursor_reset", "file_reverted"]
+
+
+@dataclass(frozen=True)
+class TickPlan:
+    """What a landing tick does with its planned runs: launch, new cursor, and any rewind found.
+
+    ``runs`` carry their final run keys; ``held`` are the runs not launched on a ``cursor_reset``;
+    ``rewound`` are the launched runs whose key was already used (``file_reverted``).
+    """
+
+    runs: tuple[LandingRun, ...]
+    cursor: dict[str, str]
+    rewind: CursorRewind | None = None
+    held: tuple[LandingRun, ...] = ()
+    rewound: tuple[LandingRun, ...] = ()
+
+
+def plan_tick(
+    runs: Sequence[LandingRun],
+    seen: Mapping[str, str],
+    judged: Mapping[str, str],
+    *,
+    launched_before: Callable[[], bool],
+    key_used: Callable[[str], bool],
+) -> TickPlan:
+    """Apply the cursor rules to the ``runs`` planned for a tick (:func:`plan_runs`).
+
+    Parameters:
+        runs: the runs planned for the good new or changed files.
+        seen: the cursor read at the start of the tick (``{path: sha256}``).
+        judged: the fingerprints judged this tick (every current file, good or broken).
+        launched_before: whether the instance holds runs this sensor launched (asked only
+            when ``seen`` is empty).
+        key_used: whether a run key was already used on the instance.
+
+    Rules: an empty cursor while runs were launched before is a *cursor_reset*: every file would
+    look new and re-ingest its whole range, so nothing is launched (``held`` lists the ranges)
+    and the cursor restarts from ``judged``. Otherwise a run whose key was used before (the file
+    is back at a state ingested before; the daemon would skip it silently) is launched under
+    ``<run key>:rewound:<n>`` with the first unused ``n`` (*file_reverted*).
+
+    >>> run = LandingRun("2024-01-02", "2024-01-03", "landing:ab:2024-01-02:2024-01-03")
+    >>> plan = plan_tick([run], {"a.csv": "0"}, {"a.csv": "1"},
+    ...                  launched_before=lambda: True, key_used={run.run_key}.__contains__)
+    >>> plan.rewind, plan.runs[0].run_key, plan.cursor
+    ('file_reverted', 'landing:ab:2024-01-02:2024-01-03:rewound:1', {'a.csv': '1'})
+    >>> plan_tick([run], {}, {"a.csv": "1"}, launched_before=lambda: True,
+    ...           key_used=lambda key: False).rewind
+    'cursor_reset'
+    """
+    if not seen and launched_before():
+        return TickPlan(runs=(), cursor=dict(judged), rewind="cursor_reset", held=tuple(runs))
+    launched: list[LandingRun] = []
+    for run in runs:
+        key, n = run.run_key, 0
+        while key_used(key):
+            n += 1
+            key = f"{run.run_key}:rewound:{n}"
+        launched.append(replace(run, run_key=key))
+    rewound = tuple(new for new, old in zip(launched, runs, strict=True) if new != old)
+    return TickPlan(
+        runs=tuple(launched),
+        cursor={**seen, **judged},
+        rewind="file_reverted" if rewound else None,
+        rewound=rewound,
+    )

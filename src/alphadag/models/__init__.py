@@ -8,6 +8,15 @@ hyper-parameters, seed) describe a run completely and serialise with ``to_dict()
 """
 
 from alphadag.models.cv import FoldResult, WalkForwardSplit, walk_forward_cv, walk_forward_splits
+from alphadag.models.estimators import (
+    DEFAULT_PARAMS,
+    ModelFamily,
+    ModelSpec,
+    build_pipeline,
+    feature_matrix,
+    fit_pipeline,
+    predict,
+)
 from alphadag.models.metrics import (
     BASELINES,
     METRIC_NAMES,
@@ -16,15 +25,6 @@ from alphadag.models.metrics import (
     flatten_metrics,
     ic_metrics,
     naive_baseline_predictions,
-)
-from alphadag.models.pipelines import (
-    DEFAULT_PARAMS,
-    ModelFamily,
-    ModelSpec,
-    build_pipeline,
-    feature_matrix,
-    fit_pipeline,
-    predict,
 )
 from alphadag.models.segments import (
     SEGMENT_NAMES,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from alphadag.features.labels import label_horizon
+from alphadag.models.estimators import ModelSpec, fit_pipeline, predict
 from alphadag.models.metrics import evaluate_predictions
-from alphadag.models.pipelines import ModelSpec, fit_pipeline, predict
 
 __all__ = ["FoldResult", "WalkForwardSplit", "walk_forward_cv", "walk_forward_splits"]
 

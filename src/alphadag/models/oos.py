@@ -41,7 +41,7 @@ import polars as pl
 from sklearn.pipeline import Pipeline
 
 from alphadag.features.model_inputs import missing_sources
-from alphadag.models.pipelines import ModelSpec, fit_pipeline, predict
+from alphadag.models.estimators import ModelSpec, fit_pipeline, predict
 
 __all__ = [
     "BASELINE_COLUMNS",

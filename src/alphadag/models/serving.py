@@ -53,8 +53,8 @@ import numpy as np
 import polars as pl
 
 from alphadag.features.model_inputs import DERIVED_COLUMNS, missing_sources
+from alphadag.models.estimators import feature_matrix
 from alphadag.models.metrics import naive_baseline_predictions
-from alphadag.models.pipelines import feature_matrix
 from alphadag.risk.intervals import conformal_quantile, min_calibration_size
 from alphadag.settings import DEFAULT_HORIZON
 

@@ -2,7 +2,7 @@
 
 :func:`fit_and_evaluate` is the pure core of the ``return_model`` asset: it takes the
 ``training_set`` (see :func:`alphadag.models.segments.build_training_set`), a
-:class:`~alphadag.models.pipelines.ModelSpec` and the horizon, fits on the ``train`` rows only and
+:class:`~alphadag.models.estimators.ModelSpec` and the horizon, fits on the ``train`` rows only and
 returns the fitted Pipeline with metrics for the model and the naive baselines per segment.
 :func:`seed_spread` refits a family with randomness (:data:`RANDOM_FAMILIES`) with
 :data:`N_SEEDS` consecutive seeds and reports the validation and test rank IC mean +- std over
@@ -22,9 +22,9 @@ import polars as pl
 from sklearn.pipeline import Pipeline
 
 from alphadag.features.labels import is_label_column
+from alphadag.models.estimators import ModelSpec, fit_pipeline, predict
 from alphadag.models.ic import daily_ic
 from alphadag.models.metrics import evaluate_predictions
-from alphadag.models.pipelines import ModelSpec, fit_pipeline, predict
 from alphadag.models.segments import horizon_of, label_column
 
 __all__ = [

@@ -19,7 +19,7 @@ import dagster as dg
 import polars as pl
 
 from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS
-from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.automation.partitions import sessions_partitions
 from alphadag.market.contracts import check_bars
 from alphadag.market.gx_suite import run_bars_suite
 from alphadag.market.sources.base import Coverage

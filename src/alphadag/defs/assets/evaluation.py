@@ -12,12 +12,12 @@ import math
 import dagster as dg
 import polars as pl
 
-from alphadag.defs.partition_metadata import add_partition_metadata
-from alphadag.defs.pipelines.partitions import (
+from alphadag.defs.automation.partitions import (
     full_history_backfill,
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.models.scoring import ROLLING_WINDOWS, score_predictions
 from alphadag.storage import storage_metadata
 

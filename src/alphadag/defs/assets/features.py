@@ -14,14 +14,14 @@ import dagster as dg
 import polars as pl
 
 from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
-from alphadag.defs.partition_metadata import add_partition_metadata
-from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
-from alphadag.defs.pipelines.partitions import (
+from alphadag.defs.automation.freshness import DAILY_FRESHNESS
+from alphadag.defs.automation.partitions import (
     FROM_FIRST_SESSION,
     full_history_backfill,
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.resources.storage import Audited
 from alphadag.features import (
     FEATURE_COLUMNS,

@@ -17,13 +17,13 @@ from alphadag.defs.assets.bars_checks import (
     audit_bars,
 )
 from alphadag.defs.assets.session_checks import MAX_TABLE_ROWS, session_check_results
-from alphadag.defs.partition_metadata import add_partition_metadata
-from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
-from alphadag.defs.pipelines.partitions import (
+from alphadag.defs.automation.freshness import DAILY_FRESHNESS
+from alphadag.defs.automation.partitions import (
     full_history_backfill,
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.storage import Audited

@@ -18,13 +18,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from alphadag.defs.partition_metadata import add_partition_metadata
-from alphadag.defs.pipelines.partitions import (
+from alphadag.defs.automation.partitions import (
     FROM_FIRST_SESSION,
     full_history_backfill,
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.markdown import markdown_table
 from alphadag.risk.var_backtest import breaches, coverage_table
 from alphadag.storage import storage_metadata

@@ -16,13 +16,13 @@ import polars as pl
 from pydantic import Field
 
 from alphadag.defs.assets.session_checks import session_check_results
-from alphadag.defs.partition_metadata import add_partition_metadata
-from alphadag.defs.pipelines.freshness import DAILY_FRESHNESS
-from alphadag.defs.pipelines.partitions import (
+from alphadag.defs.automation.freshness import DAILY_FRESHNESS
+from alphadag.defs.automation.partitions import (
     full_history_backfill,
     partition_days,
     sessions_partitions,
 )
+from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import Audited

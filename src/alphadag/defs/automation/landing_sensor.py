@@ -3,8 +3,8 @@
 import dagster as dg
 
 from alphadag import settings
-from alphadag.defs.pipelines.jobs import ingest_job
-from alphadag.defs.pipelines.partitions import sessions_partitions
+from alphadag.defs.automation.jobs import ingest_job
+from alphadag.defs.automation.partitions import sessions_partitions
 from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.market.landing import (
@@ -12,6 +12,7 @@ from alphadag.market.landing import (
     dump_cursor,
     parse_cursor,
     plan_runs,
+    plan_tick,
     touched_partitions,
 )
 from alphadag.market.sources.base import RejectedFile
@@ -105,16 +106,20 @@ def landing_zone_sensor(
             skip_reason=f"{len(broken)} new or changed landing file(s) rejected, none to ingest",
         )
     touched = touched_partitions(dates, keys)
-    runs = plan_runs(changed, touched, keys)
     instance = context.instance
-
-    def used(run_key: str) -> bool:
-        return instance.get_runs_count(dg.RunsFilter(tags={"dagster/run_key": run_key})) > 0
-
-    if not seen and instance.get_runs_count(
-        dg.RunsFilter(tags={"alphadag/trigger": "landing_zone"})
-    ):
-        held = [[run.start, run.end] for run in runs]
+    plan = plan_tick(
+        plan_runs(changed, touched, keys),
+        seen,
+        judged,
+        launched_before=lambda: (
+            instance.get_runs_count(dg.RunsFilter(tags={"alphadag/trigger": "landing_zone"})) > 0
+        ),
+        key_used=lambda run_key: (
+            instance.get_runs_count(dg.RunsFilter(tags={"dagster/run_key": run_key})) > 0
+        ),
+    )
+    if plan.rewind == "cursor_reset":
+        held = [[run.start, run.end] for run in plan.held]
         alerts.send(
             "sensor_cursor_rewound",
             f"landing_zone_sensor cursor is empty but it launched runs before: {len(changed)} "
@@ -125,41 +130,33 @@ def landing_zone_sensor(
             files=sorted(changed),
             held_ranges=held,
         )
-        return dg.SensorResult(run_requests=[], cursor=dump_cursor(judged))
-    run_keys = {}
-    for run in runs:
-        key, n = run.run_key, 0
-        while used(key):
-            n += 1
-            key = f"{run.run_key}:rewound:{n}"
-        run_keys[run] = key
-    rewound = [run for run in runs if run_keys[run] != run.run_key]
-    if rewound:
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(plan.cursor))
+    if plan.rewind == "file_reverted":
         alerts.send(
             "sensor_cursor_rewound",
             f"{len(changed)} landing file(s) went back to a state ingested before; "
-            f"re-launching {len(rewound)} range(s) under new run keys",
+            f"re-launching {len(plan.rewound)} range(s) under new run keys",
             severity="warning",
             source="landing_zone_sensor",
             reason="file_reverted",
             files=sorted(changed),
-            ranges=[[run.start, run.end] for run in rewound],
-            run_keys=[run_keys[run] for run in rewound],
+            ranges=[[run.start, run.end] for run in plan.rewound],
+            run_keys=[run.run_key for run in plan.rewound],
         )
     context.log.info(f"{len(changed)} changed file(s) touch {len(touched)} session(s)")
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=run_keys[run],
+                run_key=run.run_key,
                 tags={
                     "dagster/asset_partition_range_start": run.start,
                     "dagster/asset_partition_range_end": run.end,
                     "alphadag/trigger": "landing_zone",
                 },
             )
-            for run in runs
+            for run in plan.runs
         ],
-        cursor=dump_cursor({**seen, **judged}),
+        cursor=dump_cursor(plan.cursor),
     )
 
 

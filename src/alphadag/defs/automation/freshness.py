@@ -6,7 +6,7 @@ its deadline is the daily tick (``ALPHADAG_DAILY_CRON``, in ``ALPHADAG_TIMEZONE`
 runs, shifted to the next day when the deadline passes midnight; the asset must have
 materialized within the 24 hours before it. The instance's freshness daemon (``freshness:
 enabled`` in ``dagster.yaml``) evaluates it and records each change of state as a
-``FRESHNESS_STATE_CHANGE`` event; ``freshness_alert_sensor`` (``pipelines/alerts.py``) turns those
+``FRESHNESS_STATE_CHANGE`` event; ``freshness_alert_sensor`` (``automation/alerts.py``) turns those
 into alerts. Like the schedule, the policy is built once per process from
 :func:`alphadag.settings.current` (asset decorators take it as a value at import).
 

@@ -23,7 +23,7 @@ import json
 
 import dagster as dg
 
-from alphadag.defs.pipelines.freshness import deadline_session
+from alphadag.defs.automation.freshness import deadline_session
 from alphadag.defs.resources.alerting import AlertSink
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"

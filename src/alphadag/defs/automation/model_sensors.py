@@ -13,7 +13,7 @@ runs are tagged ``alphadag/champion_loads`` (serving falls back with a reason if
 import dagster as dg
 
 from alphadag import settings
-from alphadag.defs.pipelines.jobs import serving_job
+from alphadag.defs.automation.jobs import serving_job
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 
 

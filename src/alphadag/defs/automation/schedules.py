@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from alphadag import settings
-from alphadag.defs.pipelines.jobs import daily_job, train_job
+from alphadag.defs.automation.jobs import daily_job, train_job
 from alphadag.market.calendar import is_session
 
 DAILY_RUN_PRIORITY = 10
