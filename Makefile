@@ -54,7 +54,7 @@ bytecode: env-demo
 
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
-	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@cp deploy/local/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
 demo: env-demo bytecode dagster-home ## materialize the whole graph on the embedded default and print a summary
 	$(VENV)/bin/alphadag demo

@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     home, logs, code = tmp / "dagster_home", tmp / "logs", tmp / "code"
     for d in (home, logs, code):
         d.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     (code / f"{REFERENCE_MODULE}.py").write_text(_REFERENCE_SOURCE)
     env = child_env(tmp, args.tickers, history[0], pycache=not args.no_pycache)
     dg_bin, alphadag_bin = _tool("dg"), _tool("alphadag")

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="alphadag-demo-bench-"))
     home, data = tmp / "dagster_home", tmp / "alphadag"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPHADAG_", "DAGSTER_"))}
     env.update(
         DAGSTER_HOME=str(home),

@@ -183,7 +183,9 @@ def test_train_job_is_held_to_one_training_at_a_time(defs):
     """dagster.yaml limits runs tagged ``alphadag/kind: train`` to one: train_job must carry it."""
     import yaml
 
-    limits = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())["concurrency"]["runs"]
+    limits = yaml.safe_load((PROJECT_ROOT / "deploy" / "local" / "dagster.yaml").read_text())[
+        "concurrency"
+    ]["runs"]
     limit = [rule for rule in limits["tag_concurrency_limits"] if rule["key"] == "alphadag/kind"]
     assert limit == [{"key": "alphadag/kind", "value": "train", "limit": 1}]
     assert defs.resolve_job_def("train_job").tags.get("alphadag/kind") == "train"

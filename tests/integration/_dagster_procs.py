@@ -49,7 +49,9 @@ def make_home(root: Path) -> Path:
     return home
 
 
-def install_instance_yaml(home: Path, source: Path = REPO / "dagster.yaml") -> None:
+def install_instance_yaml(
+    home: Path, source: Path = REPO / "deploy" / "local" / "dagster.yaml"
+) -> None:
     """Copy an instance config into ``home``, with the SQLite event log's ``base_dir`` (default
     $DAGSTER_HOME) set to ``home`` itself, so an in-process ``DagsterInstance.from_config(home)``
     writes there whatever DAGSTER_HOME the test process has (``make test`` exports the repo's)."""

@@ -79,7 +79,7 @@ def test_source_fetch_retry_policy_is_exponential_with_jitter():
 
 
 def test_production_instance_keeps_the_queue_semantics():
-    local = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    local = yaml.safe_load((REPO / "deploy" / "local" / "dagster.yaml").read_text())
     prod = yaml.safe_load((REPO / "deploy" / "postgres" / "dagster.yaml").read_text())
     for block in ("run_coordinator", "run_retries", "run_monitoring", "freshness"):
         assert prod[block] == local[block], block

@@ -266,7 +266,7 @@ def test_the_repo_dagster_yaml_uses_the_batched_storage(tmp_path):
     import yaml
 
     repo = Path(__file__).resolve().parents[2]
-    config = yaml.safe_load((repo / "dagster.yaml").read_text())
+    config = yaml.safe_load((repo / "deploy" / "local" / "dagster.yaml").read_text())
     assert config["event_log_storage"]["class"] == "SqliteBatchEventLogStorage"
     assert config["event_log_storage"]["config"]["event_batch_size"] > 0
     prod = yaml.safe_load((repo / "deploy" / "postgres" / "dagster.yaml").read_text())

@@ -85,7 +85,7 @@ def make_home(root: Path, *, postgres: bool = False, overrides: Mapping[str, Any
     merged in (e.g. ``{"concurrency": {"runs": {"max_concurrent_runs": 2}}}``)."""
     home = root / ("pg_home" if postgres else "home")
     home.mkdir(parents=True)
-    source = REPO / ("deploy/postgres/dagster.yaml" if postgres else "dagster.yaml")
+    source = REPO / "deploy" / ("postgres" if postgres else "local") / "dagster.yaml"
     config = _merge(yaml.safe_load(source.read_text()), dict(overrides or {}))
     # the SQLite event log's ``base_dir`` (default $DAGSTER_HOME) is this home, whatever DAGSTER_HOME
     # the test process has: its in-process instance must read what the daemon's runs wrote
