@@ -111,10 +111,12 @@ daily_job on Dagster's default multiprocess executor (spawn: one fresh Python pe
 import dagster as dg
 
 import alphadag.definitions as location
-from alphadag.defs.automation import jobs
 
 
 def _build() -> dg.Definitions:
+    base = location.defs()  # reads the settings the defs modules are built from
+    from alphadag.defs.automation import jobs
+
     daily = jobs.daily_job
     reference = dg.define_asset_job(
         "{REFERENCE_JOB}",
@@ -126,7 +128,7 @@ def _build() -> dg.Definitions:
         description=daily.description,
         executor_def=dg.multiprocess_executor,
     )
-    return dg.Definitions.merge(location.defs(), dg.Definitions(jobs=[reference]))
+    return dg.Definitions.merge(base, dg.Definitions(jobs=[reference]))
 
 
 defs = _build()

@@ -12,10 +12,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import dagster as dg
 import pytest
 
+from alphadag import settings
 from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.market_data import MarketDataResource
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import ParquetPartitionIOManager
+
+# The test modules import asset, check and job modules of alphadag.defs directly; those are built
+# from the settings the code location reads when its definitions load (alphadag.settings.loaded),
+# so the session reads them once here, as alphadag.definitions.defs does.
+settings.load()
 
 SYNTHETIC_TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 SYNTHETIC_START = "2024-01-02"

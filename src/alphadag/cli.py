@@ -100,7 +100,7 @@ def _bounds_text(job: Any, first: str, last: str) -> str:
 
     text = f"{job.name}'s sessions run {first} .. {last}"
     if job.partitions_def == sessions_partitions:
-        text += f"; ALPHADAG_HISTORY_START (now {settings.history_start()}) sets the first"
+        text += f"; ALPHADAG_HISTORY_START (now {settings.loaded().history_start}) sets the first"
     return text
 
 

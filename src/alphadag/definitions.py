@@ -1,5 +1,6 @@
 """The alphadag code location: every Dagster object is discovered under ``alphadag/defs``."""
 
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -16,16 +17,40 @@ DEFAULT_EXECUTOR = dg.multiprocess_executor.configured(
 and each forks from a server that imported the code once. Named jobs set their own executor
 (alphadag.defs.automation.jobs)."""
 
+DEFS_PACKAGE = "alphadag.defs"
+
+
+def _forget_stale_defs(current: settings.Settings) -> list[str]:
+    """Drop the imported ``defs`` modules when any was built from other settings than
+    ``current`` (their ``BUILT_FROM``), so the next import builds them all from ``current``;
+    returns the names dropped. Asset, check and job objects are built when their module is
+    imported and must share one partitions definition, so they are rebuilt together or not at
+    all."""
+    imported = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name == DEFS_PACKAGE or name.startswith(DEFS_PACKAGE + ".")
+    }
+    stale = any(getattr(m, "BUILT_FROM", current) != current for m in imported.values())
+    if not stale:
+        return []
+    for name in imported:
+        del sys.modules[name]
+    return sorted(imported)
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Load the ``defs`` folder (assets, checks, jobs, schedules, sensors, resources).
+    """Read the settings, then load the defs folder (assets, checks, jobs, schedules, sensors,
+    resources).
 
-    The settings are read and validated first (:func:`alphadag.settings.current`), so a bad
-    variable fails the load with a message naming it, and the module-level partitions, freshness
-    policy and schedule imported below are built from this read.
+    Each call reads and validates the environment (alphadag.settings.load), so a bad variable
+    fails the load with a message naming it, and a changed one takes effect at this load: when
+    the settings differ from those the imported defs modules were built from, the folder is
+    imported afresh. No module reads the environment when it is imported.
     """
-    settings.current()
+    current = settings.load()
+    _forget_stale_defs(current)
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(executor=DEFAULT_EXECUTOR),

@@ -5,15 +5,18 @@ meaning); :meth:`Settings.from_env` reads and validates them all, and :meth:`Set
 renders the table below (the README's Configuration table is the same text, checked by
 ``tests/unit/test_settings.py``). Nothing reads the environment when a module is imported:
 
-- Functions that run when the definitions load (the ``resources`` ``@dg.definitions`` function)
-  or at run time (the CLI, sensor bodies, the MLflow UI links) call :meth:`Settings.from_env`.
-- The objects Dagster's decorators need as module-level values (``sessions_partitions`` and
-  ``FROM_FIRST_SESSION`` from ``ALPHADAG_HISTORY_START``; ``DAILY_FRESHNESS``, ``daily_schedule``
-  and ``landing_zone_sensor``'s default status from ``ALPHADAG_DAILY_CRON``, ``ALPHADAG_TIMEZONE``
-  and ``ALPHADAG_SOURCE``) take :func:`current`: the settings read once per process, at the first
-  call. ``alphadag.definitions.defs`` makes that first call before it loads the ``defs`` folder,
-  so in the code server the read (and any error naming a bad variable) happens when the
-  definitions load. A changed variable takes effect in a new process: a code-location reload.
+- Functions that run at run time (the CLI, sensor bodies, the MLflow UI links) call
+  :meth:`Settings.from_env`.
+- The code location reads them when its definitions load: ``alphadag.definitions.defs`` calls
+  :func:`load`, which reads and validates the environment (an error names every bad variable)
+  and installs the result before the ``defs`` folder is imported. The objects Dagster's
+  decorators need as module-level values (``sessions_partitions`` and ``FROM_FIRST_SESSION`` from
+  ``ALPHADAG_HISTORY_START``; ``DAILY_FRESHNESS``, ``daily_schedule`` and
+  ``landing_zone_sensor``'s default status from ``ALPHADAG_DAILY_CRON``, ``ALPHADAG_TIMEZONE``
+  and ``ALPHADAG_SOURCE``) take :func:`loaded`, the installed object, which never reads the
+  environment and raises when nothing was loaded. Every ``defs()`` call reads the environment
+  again; when the settings changed, it imports the ``defs`` folder afresh, so a changed variable
+  takes effect at the next definitions load (the UI's code-location reload) in any process.
 
 Secrets never go here: they are read by resources through ``dg.EnvVar`` (the alert webhook,
 ``ALPHADAG_ALERT_WEBHOOK_URL``, is one). The ``MLFLOW_HTTP_REQUEST_*`` rows are MLflow's own
@@ -34,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -299,17 +301,38 @@ class Settings:
         return "\n".join(lines)
 
 
-@functools.cache
-def current() -> Settings:
-    """The settings the module-level Dagster objects are built from: read once per process.
+class SettingsNotLoaded(RuntimeError):
+    """A ``defs`` module was imported before the code location loaded its settings."""
 
-    Dagster's decorators take a partitions definition, a freshness policy and a schedule's cron
-    as values when a module is imported, and the asset modules share them, so they cannot be
-    rebuilt per ``defs()`` call; this function is the one place they read the environment, on
-    its first call (``alphadag.definitions.defs``, before the ``defs`` folder is imported).
-    Tests that change a variable call ``current.cache_clear()`` and re-import.
+
+_loaded: Settings | None = None
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the environment (or ``environ``) and install it as the settings the
+    ``defs`` folder is built from; returns it. Called by ``alphadag.definitions.defs`` each time
+    the definitions load, and by code that imports ``defs`` modules directly (tests, notebooks).
     """
-    return Settings.from_env()
+    global _loaded
+    _loaded = Settings.from_env(environ)
+    return _loaded
+
+
+def loaded() -> Settings:
+    """The settings installed by the last :func:`load`: what the module-level Dagster objects of
+    the ``defs`` folder (partitions, freshness deadline, schedule, a sensor's default status) are
+    built from. Never reads the environment.
+
+    Raises SettingsNotLoaded when nothing was loaded, naming the two ways to load.
+    """
+    if _loaded is None:
+        raise SettingsNotLoaded(
+            "alphadag settings are not loaded: the alphadag.defs modules are built from the "
+            "settings the code location reads when its definitions load; call "
+            "alphadag.definitions.defs() (or alphadag.settings.load() to import a defs module "
+            "on its own) first"
+        )
+    return _loaded
 
 
 def data_root() -> str:
@@ -318,8 +341,8 @@ def data_root() -> str:
 
 
 def history_start() -> dt.date:
-    """The first date of ``sessions_partitions`` (as the partitions were built: :func:`current`)."""
-    return current().history_start
+    """The first session date ``ALPHADAG_HISTORY_START`` sets (read now)."""
+    return Settings.from_env().history_start
 
 
 def champion_rerun_partitions() -> int:

@@ -95,14 +95,14 @@ def test_request_resolves_against_daily_job_partitions(defs, tick):
 def test_env_overrides(monkeypatch):
     monkeypatch.setenv("ALPHADAG_DAILY_CRON", "15 17 * * 1-5")
     monkeypatch.setenv("ALPHADAG_TIMEZONE", "Europe/London")
-    settings.current.cache_clear()  # a new process reads the environment afresh
+    settings.load()  # what alphadag.definitions.defs does when the definitions load
     try:
         reloaded = importlib.reload(schedules)
         assert reloaded.daily_schedule.cron_schedule == "15 17 * * 1-5"
         assert reloaded.daily_schedule.execution_timezone == "Europe/London"
     finally:
         monkeypatch.undo()
-        settings.current.cache_clear()
+        settings.load()
         importlib.reload(schedules)
 
 

@@ -7,10 +7,14 @@ import ast
 import dataclasses
 import datetime as dt
 import importlib
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -108,11 +112,115 @@ def test_daily_cron_weekdays():
     assert parse_daily_cron("5 7 * * 1,3,sat,SUN") == (dt.time(7, 5), {0, 2, 5, 6})
 
 
-def test_current_is_read_once_per_process(monkeypatch):
-    first = settings.current()
+def test_loaded_without_a_load_names_the_ways_to_load(monkeypatch):
+    monkeypatch.setattr(settings, "_loaded", None)
+    with pytest.raises(settings.SettingsNotLoaded, match=r"alphadag\.definitions\.defs\(\)"):
+        settings.loaded()
+
+
+def test_each_load_reads_the_environment_again(monkeypatch):
+    monkeypatch.setattr(settings, "_loaded", None)
+    first = settings.load({})
+    assert settings.loaded() is first and first.history_start == dt.date(2010, 1, 1)
     monkeypatch.setenv("ALPHADAG_HISTORY_START", "2024-01-02")
-    assert settings.current() is first
-    assert settings.Settings.from_env().history_start == dt.date(2024, 1, 2)
+    assert settings.load().history_start == dt.date(2024, 1, 2)
+    assert settings.loaded().history_start == dt.date(2024, 1, 2)
+
+
+def test_definitions_read_the_settings_when_they_load(monkeypatch):
+    """A changed variable takes effect at the next defs() call (a code-location reload), in the
+    same process: partitions, schedule, freshness deadline and the landing sensor's default
+    status all follow it; an unchanged environment keeps the imported objects."""
+    from alphadag.definitions import defs
+
+    kept = {n: m for n, m in sys.modules.items() if n.startswith("alphadag.defs")}
+    kept_settings = settings._loaded
+    try:
+        first = defs()
+        assert first.resolve_job_def("daily_job").partitions_def.start.date() == dt.date(2010, 1, 1)
+        monkeypatch.setenv("ALPHADAG_HISTORY_START", "2015-01-02")
+        monkeypatch.setenv("ALPHADAG_DAILY_CRON", "30 23 * * 1-5")
+        monkeypatch.setenv("ALPHADAG_SOURCE", "csv")
+        second = defs()
+        bars = second.resolve_assets_def("bars")
+        assert bars.partitions_def.start.date() == dt.date(2015, 1, 2)
+        assert second.resolve_job_def("daily_job").partitions_def == bars.partitions_def
+        assert (
+            bars.specs_by_key[dg.AssetKey("bars")].freshness_policy.deadline_cron == "0 3 * * 2-6"
+        )
+        assert second.resolve_schedule_def("daily_schedule").cron_schedule == "30 23 * * 1-5"
+        sensor = second.resolve_sensor_def("landing_zone_sensor")
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        built = sys.modules["alphadag.defs.automation.partitions"]
+        defs()
+        assert sys.modules["alphadag.defs.automation.partitions"] is built  # nothing re-imported
+        monkeypatch.setenv("ALPHADAG_HISTORY_START", "2010/01/01")
+        with pytest.raises(ValueError, match="ALPHADAG_HISTORY_START must be YYYY-MM-DD"):
+            defs()
+    finally:
+        for name in [n for n in sys.modules if n.startswith("alphadag.defs")]:
+            del sys.modules[name]
+        sys.modules.update(kept)
+        for name, module in kept.items():  # the parents' attributes, as an import sets them
+            parent, _, child = name.rpartition(".")
+            setattr(sys.modules[parent], child, module)
+        settings._loaded = kept_settings
+
+
+_IMPORT_SPY = """
+import importlib, json, os, pkgutil, sys
+
+reads, active = [], [False]
+plain = os._Environ.__getitem__
+LIBRARY = {"os", "collections.abc", "_collections_abc", "__main__"}
+
+
+def spied(self, key):
+    frame = sys._getframe(1)
+    calls = set()
+    while frame.f_globals.get("__name__") in LIBRARY:
+        calls.add(frame.f_code.co_name)
+        frame = frame.f_back
+    name = frame.f_globals.get("__name__", "")
+    # setdefault gives a library a default (MLflow telemetry off), it reads no setting of ours
+    if active[0] and "setdefault" not in calls and name.split(".")[0] == "alphadag":
+        reads.append(f"{name}:{frame.f_lineno} reads {key}")
+    return plain(self, key)
+
+
+os._Environ.__getitem__ = spied
+import alphadag
+from alphadag import settings
+
+settings.load()  # the definitions-load read, as alphadag.definitions.defs makes it
+active[0] = True
+names = sorted(m.name for m in pkgutil.walk_packages(alphadag.__path__, "alphadag."))
+for name in names:
+    if name != "alphadag.preload":  # its purpose: load the definitions in a forkserver
+        importlib.import_module(name)
+imported = len(names)
+at_import = list(reads)
+from alphadag.definitions import defs
+defs()
+at_load = sorted({r.split(":")[0] for r in reads[len(at_import):]})
+print(json.dumps({"imported": imported, "at_import": at_import, "at_load": at_load}))
+"""
+
+
+def test_importing_every_module_reads_no_variable():
+    """Every alphadag module imported with os.environ spied: none reads a variable at import;
+    loading the definitions does, in alphadag.settings."""
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", _IMPORT_SPY], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    found = json.loads(out)
+    assert found["imported"] > 60
+    assert found["at_import"] == []
+    assert "alphadag.settings" in found["at_load"]
 
 
 def test_the_table_lists_every_variable_once():
@@ -188,13 +296,13 @@ def test_deadline_uses_the_schedule_timezone():
 
 def test_module_policy_follows_the_environment(monkeypatch):
     monkeypatch.setenv("ALPHADAG_DAILY_CRON", "30 23 * * 1-5")
-    settings.current.cache_clear()
+    settings.load()
     try:
         reloaded = importlib.reload(freshness)
         assert reloaded.DAILY_FRESHNESS.deadline_cron == "0 3 * * 2-6"
     finally:
         monkeypatch.undo()
-        settings.current.cache_clear()
+        settings.load()
         importlib.reload(freshness)
     assert freshness.DAILY_FRESHNESS.deadline_cron == "0 22 * * 1-5"
 

@@ -7,8 +7,8 @@ runs, shifted to the next day when the deadline passes midnight; the asset must 
 materialized within the 24 hours before it. The instance's freshness daemon (``freshness:
 enabled`` in ``dagster.yaml``) evaluates it and records each change of state as a
 ``FRESHNESS_STATE_CHANGE`` event; ``freshness_alert_sensor`` (``automation/alerts.py``) turns those
-into alerts. Like the schedule, the policy is built once per process from
-:func:`alphadag.settings.current` (asset decorators take it as a value at import).
+into alerts. Like the schedule, the policy is built from the settings read
+when the definitions load (:func:`alphadag.settings.loaded`; asset decorators take it as a value).
 
 The cron knows weekdays, not exchange holidays: on an XNYS holiday the state turns ``FAIL`` at the
 deadline although nothing is late. :func:`deadline_session` names the session a deadline belongs
@@ -106,8 +106,9 @@ class Deadline:
         return day
 
 
-_SETTINGS = settings.current()
-DEADLINE = Deadline.after(_SETTINGS.daily_cron, _SETTINGS.timezone)
+BUILT_FROM = settings.loaded()
+"""The settings this module's objects were built from."""
+DEADLINE = Deadline.after(BUILT_FROM.daily_cron, BUILT_FROM.timezone)
 """The deadline of this process's ``daily_schedule`` (default: weekdays 22:00 New York)."""
 DEADLINE_TIMEZONE = DEADLINE.timezone
 DEADLINE_TIME = DEADLINE.time

@@ -25,13 +25,16 @@ from alphadag.market.sources.csv_landing import (
     record_rejected,
 )
 
+BUILT_FROM = settings.loaded()
+"""The settings this module's objects were built from."""
+
 
 @dg.sensor(
     job=ingest_job,
     minimum_interval_seconds=60,
     default_status=(
         dg.DefaultSensorStatus.RUNNING
-        if settings.current().source == "csv"  # read once per process: a decorator value
+        if BUILT_FROM.source == "csv"  # a decorator value: read when definitions load
         else dg.DefaultSensorStatus.STOPPED
     ),
     description=(

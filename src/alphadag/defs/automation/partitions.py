@@ -4,9 +4,10 @@ Weekends and exchange holidays are excluded, so a holiday is never a partition. 
 inside a partition, never partitions themselves.
 
 The asset decorators take ``sessions_partitions`` as a value when their module is imported, and
-every partitioned asset, check and job must hold the same object, so it is built once per process
-from :func:`alphadag.settings.current` (first called by ``alphadag.definitions.defs`` before it
-loads the ``defs`` folder), not re-read per ``defs()`` call.
+every partitioned asset, check and job must hold the same object, so it is built when this
+module is imported, from the settings ``alphadag.definitions.defs`` has just read
+(:func:`alphadag.settings.loaded`); a later ``defs()`` call that reads other settings imports the
+``defs`` folder afresh.
 """
 
 import datetime as dt
@@ -18,7 +19,9 @@ from alphadag.market.calendar import excluded_weekdays
 
 WEEKEND_CRONS = ["0 0 * * 6", "0 0 * * 0"]
 
-_HISTORY_START = settings.current().history_start
+BUILT_FROM = settings.loaded()
+"""The settings this module's objects were built from."""
+_HISTORY_START = BUILT_FROM.history_start
 
 sessions_partitions = dg.DailyPartitionsDefinition(
     start_date=_HISTORY_START.isoformat(),

@@ -2,7 +2,7 @@
 ``train_job_weekly_schedule`` retrains the return model (Saturday 06:00 New York, markets shut).
 
 ``daily_schedule``'s cron and time zone (``ALPHADAG_DAILY_CRON``, ``ALPHADAG_TIMEZONE``) come from
-:func:`alphadag.settings.current`, the same read the freshness deadline (``freshness.py``) is
+:func:`alphadag.settings.loaded`, the same read the freshness deadline (``freshness.py``) is
 derived from, so the deadline always follows the tick.
 """
 
@@ -19,7 +19,9 @@ DAILY_RUN_PRIORITY = 10
 """``dagster/priority`` of the scheduled daily runs. Backfills carry no priority tag (0), so the
 queued run coordinator dequeues the day's run ahead of any queued backfill."""
 
-_DAILY_CRON, _DAILY_TZ = settings.current().daily_cron, settings.current().timezone
+BUILT_FROM = settings.loaded()
+"""The settings this module's objects were built from."""
+_DAILY_CRON, _DAILY_TZ = BUILT_FROM.daily_cron, BUILT_FROM.timezone
 
 
 def session_of(scheduled: dt.datetime | None, timezone: str = _DAILY_TZ) -> dt.date:
