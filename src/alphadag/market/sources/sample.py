@@ -1,9 +1,9 @@
 """The offline sample universe bundled with installed packages (the default source).
 
-- 20 US large caps, daily adjusted close 1990-01-02 .. 2022-12-28, from skfolio's bundled S&P 500
-  dataset (the file ``skfolio.datasets.load_sp500_dataset`` reads); open, high, low and volume are
-  null for them. The file is read from the installed skfolio package without importing skfolio,
-  whose import loads cvxpy, clarabel and scikit-learn (about 1.5 s) for nothing here.
+- 20 US large caps, daily adjusted close 1990-01-02 .. 2022-12-28, from skfolio's S&P 500 dataset
+  (the file ``skfolio.datasets.load_sp500_dataset`` reads, BSD-3-Clause), shipped with alphadag in
+  ``market/sources/data/`` (426 KB; provenance and licence in its README) so that the sample
+  needs no skfolio, cvxpy or clarabel installed; open, high, low and volume are null for them.
 - The S&P 500 (``^GSPC``) and NASDAQ Composite (``^IXIC``) daily OHLCV 1999-01-04 .. 2018-12-31 from
   the datasets bundled in ``arch`` (``arch.data.sp500``, ``arch.data.nasdaq``).
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,26 +30,17 @@ INDICES = {"^GSPC": "arch.data.sp500", "^IXIC": "arch.data.nasdaq"}
 SAMPLE_COVERAGE = Coverage(dt.date(1990, 1, 2), dt.date(2022, 12, 28))
 
 
-STOCKS_FILE = ("skfolio", "datasets/data/sp500_dataset.csv.gz")
-"""The package (a main dependency) and the data file in it that the stock closes come from."""
+STOCKS_FILE = Path(__file__).parent / "data" / "sp500_dataset.csv.gz"
+"""The stock closes: skfolio 1.12.2's ``datasets/data/sp500_dataset.csv.gz``, byte for byte."""
 
 
 def _stocks_file() -> Path:
-    package, relative = STOCKS_FILE
-    # find_spec of a top-level package locates it without running its __init__
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"the sample source reads its stock closes from the {package} package, which is not "
-            f"installed: reinstall alphadag (pip install alphadag) or `make env`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    if not path.is_file():
+    if not STOCKS_FILE.is_file():
         raise FileNotFoundError(
-            f"the sample source needs {path} (bundled with {package}), which is missing: "
-            f"reinstall {package} (pip install --force-reinstall {package})"
+            f"the sample source needs {STOCKS_FILE}, which ships with alphadag and is missing: "
+            "reinstall alphadag (pip install --force-reinstall alphadag, or make env)"
         )
-    return path
+    return STOCKS_FILE
 
 
 def _stocks() -> pl.DataFrame:
