@@ -372,3 +372,45 @@ def test_sample_partitions_validate_cleanly(sample: SampleSource) -> None:
     assert check_bars(res.kept, days).success
     parts = split_by_partition(raw, "partition_date", days)
     assert all(part.height == 22 for part in parts.values())
+
+
+def test_shipped_closes_are_skfolios_file_byte_for_byte() -> None:
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    from alphadag.market.sources.sample import STOCKS_FILE
+
+    spec = importlib.util.find_spec("skfolio")
+    theirs = (
+        Path(next(iter(spec.submodule_search_locations))) / "datasets/data/sp500_dataset.csv.gz"
+    )
+    digest = hashlib.sha256(STOCKS_FILE.read_bytes()).hexdigest()
+    assert digest == hashlib.sha256(theirs.read_bytes()).hexdigest()
+    assert digest in (STOCKS_FILE.parent / "README.md").read_text()
+
+
+_NO_SKFOLIO = """
+import sys
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"skfolio", "cvxpy", "clarabel"}:
+            raise ModuleNotFoundError(f"blocked: {name}")
+
+sys.meta_path.insert(0, Block())
+import datetime as dt
+from alphadag.market.sources.sample import SampleSource
+bars = SampleSource().fetch(dt.date(2018, 12, 31), dt.date(2018, 12, 31))
+print(bars.height, sorted(m for m in sys.modules if m.split(".")[0] in {"skfolio", "cvxpy"}))
+"""
+
+
+def test_the_sample_needs_no_skfolio_installed() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_SKFOLIO], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["22", "[]"]
