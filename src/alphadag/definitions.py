@@ -1,7 +1,9 @@
 """The alphadag code location: every Dagster object is discovered under ``alphadag/defs``."""
 
+import ast
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
 
@@ -20,23 +22,54 @@ and each forks from a server that imported the code once. Named jobs set their o
 DEFS_PACKAGE = "alphadag.defs"
 
 
+def _imports(module: ModuleType) -> set[str]:
+    """The module names ``module``'s source imports (``from a.b import c`` counts a.b and a.b.c)."""
+    if not module.__file__:
+        return set()
+    tree = ast.parse(Path(module.__file__).read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
 def _forget_stale_defs(current: settings.Settings) -> list[str]:
-    """Drop the imported ``defs`` modules when any was built from other settings than
-    ``current`` (their ``BUILT_FROM``), so the next import builds them all from ``current``;
-    returns the names dropped. Asset, check and job objects are built when their module is
-    imported and must share one partitions definition, so they are rebuilt together or not at
-    all."""
+    """Drop the imported ``defs`` modules built from other Settings.definition_values
+    than ``current``'s (those with a ``BUILT_FROM``), and every ``defs`` module that imports one
+    of them, directly or through another; returns the names dropped, sorted.
+
+    Their objects are built when the module is imported and must share one partitions
+    definition, so they are rebuilt together, while modules that depend on no such setting
+    (the resources) are kept: an object held from them (an IO manager, a resource class) stays
+    the one in use.
+    """
     imported = {
         name: module
         for name, module in list(sys.modules.items())
-        if name == DEFS_PACKAGE or name.startswith(DEFS_PACKAGE + ".")
+        if module is not None and name.startswith(DEFS_PACKAGE + ".")
     }
-    stale = any(getattr(m, "BUILT_FROM", current) != current for m in imported.values())
+    wanted = current.definition_values()
+    stale = {
+        name
+        for name, module in imported.items()
+        if getattr(module, "BUILT_FROM", current).definition_values() != wanted
+    }
     if not stale:
         return []
-    for name in imported:
+    stale = {name for name, module in imported.items() if hasattr(module, "BUILT_FROM")}
+    imports = {name: _imports(module) for name, module in imported.items()}
+    grew = True
+    while grew:
+        importers = {name for name, used in imports.items() if used & stale} - stale
+        stale |= importers
+        grew = bool(importers)
+    for name in stale:
         del sys.modules[name]
-    return sorted(imported)
+    return sorted(stale)
 
 
 @dg.definitions
@@ -46,8 +79,9 @@ def defs() -> dg.Definitions:
 
     Each call reads and validates the environment (alphadag.settings.load), so a bad variable
     fails the load with a message naming it, and a changed one takes effect at this load: when
-    the settings differ from those the imported defs modules were built from, the folder is
-    imported afresh. No module reads the environment when it is imported.
+    the partitions, schedule, deadline or sensor settings (Settings.definition_values) differ from
+    those the imported defs modules were built from, the folder is imported afresh. No module
+    reads the environment when it is imported.
     """
     current = settings.load()
     _forget_stale_defs(current)

@@ -15,8 +15,9 @@ renders the table below (the README's Configuration table is the same text, chec
   ``landing_zone_sensor``'s default status from ``ALPHADAG_DAILY_CRON``, ``ALPHADAG_TIMEZONE``
   and ``ALPHADAG_SOURCE``) take :func:`loaded`, the installed object, which never reads the
   environment and raises when nothing was loaded. Every ``defs()`` call reads the environment
-  again; when the settings changed, it imports the ``defs`` folder afresh, so a changed variable
-  takes effect at the next definitions load (the UI's code-location reload) in any process.
+  again; when one of those values changed (:meth:`Settings.definition_values`), it imports the
+  modules built from them afresh, so a changed variable takes effect at the next definitions
+  load (the UI's code-location reload) in any process.
 
 Secrets never go here: they are read by resources through ``dg.EnvVar`` (the alert webhook,
 ``ALPHADAG_ALERT_WEBHOOK_URL``, is one). The ``MLFLOW_HTTP_REQUEST_*`` rows are MLflow's own
@@ -242,6 +243,14 @@ class Settings:
         "commit recorded on registered models (set it where the code is not a git checkout)",
         shown="`git rev-parse HEAD`",
     )
+
+    def definition_values(self) -> tuple:
+        """What the module-level Dagster objects of the ``defs`` folder are built from: the
+        partitions' first date, the schedule's cron and time zone (and the freshness deadline
+        derived from them) and whether the landing sensor starts running (the csv source).
+        When these differ, ``alphadag.definitions.defs`` imports the folder afresh; the other
+        settings are read where they are used (resources, run time) and rebuild nothing."""
+        return (self.history_start, self.daily_cron, self.timezone, self.source == "csv")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

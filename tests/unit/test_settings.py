@@ -141,7 +141,13 @@ def test_definitions_read_the_settings_when_they_load(monkeypatch):
         monkeypatch.setenv("ALPHADAG_HISTORY_START", "2015-01-02")
         monkeypatch.setenv("ALPHADAG_DAILY_CRON", "30 23 * * 1-5")
         monkeypatch.setenv("ALPHADAG_SOURCE", "csv")
+        old_partitions = sys.modules["alphadag.defs.automation.partitions"]
+        storage = sys.modules["alphadag.defs.resources.storage"]
         second = defs()
+        # the modules built from the changed settings and their importers are imported afresh;
+        # the resources depend on none of them and stay, so objects held from them stay valid
+        assert sys.modules["alphadag.defs.automation.partitions"] is not old_partitions
+        assert sys.modules["alphadag.defs.resources.storage"] is storage
         bars = second.resolve_assets_def("bars")
         assert bars.partitions_def.start.date() == dt.date(2015, 1, 2)
         assert second.resolve_job_def("daily_job").partitions_def == bars.partitions_def
@@ -154,6 +160,13 @@ def test_definitions_read_the_settings_when_they_load(monkeypatch):
         built = sys.modules["alphadag.defs.automation.partitions"]
         defs()
         assert sys.modules["alphadag.defs.automation.partitions"] is built  # nothing re-imported
+        # a run-time setting (read by resources, not by module-level objects) re-imports nothing:
+        # objects held from this import (an IO manager, a resource class) stay the ones in use
+        monkeypatch.setenv("ALPHADAG_DATA_ROOT", "/elsewhere")
+        monkeypatch.setenv("ALPHADAG_TICKERS", "AAPL")
+        defs()
+        assert sys.modules["alphadag.defs.automation.partitions"] is built
+        assert sys.modules["alphadag.defs.resources.storage"] is storage
         monkeypatch.setenv("ALPHADAG_HISTORY_START", "2010/01/01")
         with pytest.raises(ValueError, match="ALPHADAG_HISTORY_START must be YYYY-MM-DD"):
             defs()
