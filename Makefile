@@ -59,8 +59,7 @@ dagster-home:
 demo: env-demo bytecode dagster-home ## materialize the whole graph on the embedded default and print a summary
 	$(VENV)/bin/alphadag demo
 
-test: env-test bytecode ## dg check defs + the whole suite (slow process tests and fast ones) on 2 xdist workers
-	$(VENV)/bin/dg check defs
+test: env-test bytecode ## the whole suite (slow process tests and fast ones, dg check defs among them) on 2 xdist workers
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 dev: env-dev dagster-home ## Dagster UI + daemon on 127.0.0.1:3000 (dg dev: the location workspace.yaml names)
