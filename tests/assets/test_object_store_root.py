@@ -63,3 +63,31 @@ def test_materialization_metadata_names_the_object_store_path(both_roots):
         assert path.startswith("memory://")
         assert event.metadata["bytes"].value == remote.root.fs.size(path)
         assert event.metadata["published"].value is True
+
+
+def test_the_cli_materializes_onto_an_object_store_root(tmp_path, monkeypatch, capsys):
+    """``alphadag materialize`` with ALPHADAG_DATA_ROOT set to a URL: the code location's own
+    resources write there, and nothing lands on the local disk."""
+    from alphadag import cli
+
+    root = f"memory://alphadag-tests/{uuid.uuid4().hex}"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        "DAGSTER_HOME": str(home),
+        "ALPHADAG_DATA_ROOT": root,
+        "ALPHADAG_SOURCE": "synthetic",
+        "ALPHADAG_TICKERS": "AAA,BBB,CCC",
+        "ALPHADAG_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    week = ("2024-03-04", "2024-03-08")
+    code = cli.main(["materialize", "--job", "ingest_job", "--start", week[0], "--end", week[1]])
+    assert code == 0, capsys.readouterr().err
+    store = PartitionStore(root)
+    keys = [d.isoformat() for d in sessions(*week)]
+    assert [d.isoformat() for d in store.sessions("bars")] == keys
+    assert store.scan("bars").collect()["ticker"].unique().sort().to_list() == ["AAA", "BBB", "CCC"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dagster_home"]  # no local data root
