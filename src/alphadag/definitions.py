@@ -37,10 +37,10 @@ def _imports(module: ModuleType) -> set[str]:
     return names
 
 
-def _forget_stale_defs(current: settings.Settings) -> list[str]:
-    """Drop the imported ``defs`` modules built from other Settings.definition_values
-    than ``current``'s (those with a ``BUILT_FROM``), and every ``defs`` module that imports one
-    of them, directly or through another; returns the names dropped, sorted.
+def _forget_stale_defs(current: settings.Settings) -> None:
+    """When an imported ``defs`` module was built from other Settings.definition_values than
+    ``current``'s, drop every module built from settings (those with a ``BUILT_FROM``) and every
+    ``defs`` module that imports one of them, directly or through another.
 
     Their objects are built when the module is imported and must share one partitions
     definition, so they are rebuilt together, while modules that depend on no such setting
@@ -52,15 +52,11 @@ def _forget_stale_defs(current: settings.Settings) -> list[str]:
         for name, module in list(sys.modules.items())
         if module is not None and name.startswith(DEFS_PACKAGE + ".")
     }
+    built = {name: m.BUILT_FROM for name, m in imported.items() if hasattr(m, "BUILT_FROM")}
     wanted = current.definition_values()
-    stale = {
-        name
-        for name, module in imported.items()
-        if getattr(module, "BUILT_FROM", current).definition_values() != wanted
-    }
-    if not stale:
-        return []
-    stale = {name for name, module in imported.items() if hasattr(module, "BUILT_FROM")}
+    if all(s.definition_values() == wanted for s in built.values()):
+        return
+    stale = set(built)
     imports = {name: _imports(module) for name, module in imported.items()}
     grew = True
     while grew:
@@ -69,7 +65,6 @@ def _forget_stale_defs(current: settings.Settings) -> list[str]:
         grew = bool(importers)
     for name in stale:
         del sys.modules[name]
-    return sorted(stale)
 
 
 @dg.definitions
@@ -80,8 +75,9 @@ def defs() -> dg.Definitions:
     Each call reads and validates the environment (alphadag.settings.load), so a bad variable
     fails the load with a message naming it, and a changed one takes effect at this load: when
     the partitions, schedule, deadline or sensor settings (Settings.definition_values) differ from
-    those the imported defs modules were built from, the folder is imported afresh. No module
-    reads the environment when it is imported.
+    those the imported defs modules were built from, the modules built from them and their
+    importers are imported afresh (the resources are kept). No module reads the environment when
+    it is imported.
     """
     current = settings.load()
     _forget_stale_defs(current)
