@@ -206,6 +206,19 @@ def test_file_url_root_is_a_local_path(tmp_path: Path) -> None:
     assert store.read("bars", [D2]).equals(frame)
 
 
+def test_file_url_root_stages_and_publishes_under_the_root(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a URL taken for a relative path would land under here
+    root = tmp_path / "root"
+    store = PartitionStore(f"file://{root}")
+    frame = bars()
+    store.stage_many("bars", "run1", {D2: frame})
+    assert (root / "_staging" / "bars" / "run1" / "2022" / "2022-12-27.parquet").is_file()
+    assert store.read_staged("bars", "run1", [D2]).equals(frame)
+    store.publish("bars", "run1", [D2])
+    assert store.read("bars", [D2]).equals(frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
 # ---------------------------------------------------------------------------------------------
 # fsspec memory filesystem
 

@@ -332,8 +332,10 @@ class PartitionStore:
                         written.append(target)
                         target.write_bytes(data)
                 else:
+                    # OS paths: str() of a file:// UPath is its URL, not a path open() takes
+                    local = [_local_path(t) or "" for t in targets]
                     made: set[str] = set()
-                    for target, data in zip(map(str, targets), payloads, strict=True):
+                    for target, data in zip(local, payloads, strict=True):
                         folder = os.path.dirname(target)
                         if folder not in made:
                             os.makedirs(folder, exist_ok=True)
@@ -341,9 +343,9 @@ class PartitionStore:
                         written.append(target)
                         with open(target, "wb") as fh:
                             fh.write(data)
-                    if targets and not _syncfs(os.path.dirname(str(targets[0]))):
-                        for target in targets:
-                            _fsync_file(str(target))
+                    if local and not _syncfs(os.path.dirname(local[0])):
+                        for target in local:
+                            _fsync(target)
         except BaseException:
             for target in written:
                 if isinstance(target, str):
@@ -389,7 +391,7 @@ class PartitionStore:
                 published.append(target)
             for directory in sorted(dirs):
                 if os.path.isdir(directory):
-                    _fsync_dir(directory)
+                    _fsync(directory)
         else:
             for day in days:
                 staged, target = self.staging_path(dataset, run_id, day), self.path(dataset, day)
@@ -604,7 +606,8 @@ def _temp_name(path: str) -> str:
     return os.path.join(directory, f".{name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex}.tmp")
 
 
-def _fsync_file(path: str) -> None:
+def _fsync(path: str) -> None:
+    """fsync a file or a directory by path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -635,14 +638,6 @@ def _syncfs(path: str) -> bool:
     return True
 
 
-def _fsync_dir(directory: str) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _atomic_write_many_local(items: list[tuple[str, bytes]]) -> None:
     """Write every (path, data) atomically: temp files, one sync, renames, directory fsyncs."""
     temps: list[tuple[str, str]] = []
@@ -656,7 +651,7 @@ def _atomic_write_many_local(items: list[tuple[str, bytes]]) -> None:
                 fh.write(data)
         if not _syncfs(os.path.dirname(items[0][0])):
             for tmp, _ in temps:
-                _fsync_file(tmp)
+                _fsync(tmp)
         for tmp, path in temps:
             os.replace(tmp, path)
     except BaseException:
@@ -665,7 +660,7 @@ def _atomic_write_many_local(items: list[tuple[str, bytes]]) -> None:
                 os.unlink(tmp)
         raise
     for directory in sorted({os.path.dirname(p) for p, _ in items}):
-        _fsync_dir(directory)
+        _fsync(directory)
 
 
 def _atomic_write_local(path: str, data: bytes) -> None:
@@ -682,8 +677,4 @@ def _atomic_write_local(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync(directory)
