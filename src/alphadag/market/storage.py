@@ -12,9 +12,7 @@ import os
 from upath import UPath
 
 from alphadag.storage.store import (
-    PERMANENT_WRITE_ERRNOS,
     STAGING,
-    STALE_TEMP_SECONDS,
     CorruptPartitionError,
     PartitionStore,
     PartitionWriteError,
@@ -23,9 +21,7 @@ from alphadag.storage.store import (
 )
 
 __all__ = [
-    "PERMANENT_WRITE_ERRNOS",
     "STAGING",
-    "STALE_TEMP_SECONDS",
     "CorruptPartitionError",
     "PartitionStore",
     "PartitionWriteError",

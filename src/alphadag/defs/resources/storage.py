@@ -36,6 +36,7 @@ import polars as pl
 from alphadag.defs.assets.session_checks import SessionOutcome
 from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.storage import (
+    STAGING,
     CorruptPartitionError,
     PartitionStore,
     PartitionWriteError,
@@ -107,15 +108,15 @@ def _as_outcome(value: Any) -> SessionOutcome:
 
 def _file_metadata(w: WrittenPartition, frame: pl.DataFrame) -> dict:
     """What one partition's file holds: rows, bytes, path and, with a ticker column, tickers."""
-    meta = {
+    figures = {
         "rows": w.rows,
         "dagster/row_count": w.rows,
         "bytes": w.bytes,
         "path": dg.MetadataValue.path(w.path),
     }
     if "ticker" in frame.columns:
-        meta["tickers"] = frame["ticker"].n_unique()
-    return meta
+        figures["tickers"] = frame["ticker"].n_unique()
+    return figures
 
 
 def _rebuild_hint(asset: str, day: dt.date | None, job: str | None) -> str:
@@ -226,19 +227,19 @@ class ParquetPartitionIOManager(dg.ConfigurableIOManager):
                 f"{asset}: {len(held)} of {len(days)} sessions failed a blocking check and were "
                 f"not published ({', '.join(held[:10])}{', ...' if len(held) > 10 else ''}); "
                 f"their published files are unchanged, staged files kept under "
-                f"{self.store.root / '_staging' / dataset / run_id}"
+                f"{self.store.root / STAGING / dataset / run_id}"
             )
         metadata = {}
         for day, w in zip(days, staged, strict=True):
-            meta = _file_metadata(w, parts[day])
+            file_meta = _file_metadata(w, parts[day])
             if day in paths:
-                meta["path"] = dg.MetadataValue.path(paths[day])
-                meta["published"] = True
+                file_meta["path"] = dg.MetadataValue.path(paths[day])
+                file_meta["published"] = True
             else:
-                meta["path"] = dg.MetadataValue.path(str(self.store.path(dataset, day)))
-                meta["published"] = False
-                meta["staged_path"] = dg.MetadataValue.path(w.path)
-            metadata[day.isoformat()] = meta
+                file_meta["path"] = dg.MetadataValue.path(str(self.store.path(dataset, day)))
+                file_meta["published"] = False
+                file_meta["staged_path"] = dg.MetadataValue.path(w.path)
+            metadata[day.isoformat()] = file_meta
         return metadata
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
