@@ -26,7 +26,7 @@ from alphadag.defs.automation.partitions import (
 )
 from alphadag.defs.partition_metadata import add_partition_metadata
 from alphadag.markdown import markdown_table
-from alphadag.risk.var_backtest import breaches, coverage_table
+from alphadag.risk.var_backtest import COVERAGE_COLUMNS, CoverageTest, breaches, coverage_table
 from alphadag.storage import storage_metadata
 
 _HISTORY = dg.TimeWindowPartitionMapping(
@@ -207,7 +207,7 @@ def _passes_check(overall: pl.DataFrame, day: dt.date, alpha: float, skipped: li
         f"{row['level']:g}: breach rate {row['rate']:.4f} vs {row['nominal']:g}, "
         f"Kupiec p {row['p_pof']:.3g}, Christoffersen p {row['p_ind']:.3g}"
         for row in overall.iter_rows(named=True)
-        if row["p_pof"] < alpha or row["p_ind"] < alpha
+        if not CoverageTest(**{c: row[c] for c in COVERAGE_COLUMNS}).passes(alpha)
     ]
     n = int(overall["n"].max())
     return dg.AssetCheckResult(
