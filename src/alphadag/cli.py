@@ -1104,11 +1104,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Materialize everything for the configured history and print what was produced."""
     from alphadag import settings
 
-    start = args.start or settings.history_start()
+    env = settings.Settings.from_env()
+    start = args.start or env.history_start
     end = args.end or _default_end()
     check_range(resolve_job("daily_data_job"), start, end)  # refused before anything runs
     print(f"alphadag demo: sample universe, sessions {start} .. {end}")
-    print(f"   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}  data={settings.data_root()}")
+    print(f"   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}  data={env.data_root}")
     t0 = time.monotonic()
     opts = _run_opts(args)
     summary = materialize_range("daily_data_job", start, end, **opts)

@@ -349,14 +349,4 @@ def data_root() -> str:
     return Settings.from_env().data_root
 
 
-def history_start() -> dt.date:
-    """The first session date ``ALPHADAG_HISTORY_START`` sets (read now)."""
-    return Settings.from_env().history_start
-
-
-def champion_rerun_partitions() -> int:
-    """How many of the latest predictions partitions a new champion re-serves (read now)."""
-    return Settings.from_env().champion_reruns
-
-
 __doc__ = f"{__doc__}\n{Settings.table()}\n"

@@ -103,7 +103,6 @@ __all__ = [
     "pip_requirements",
     "promote_if_better",
     "read_model_files",
-    "signature_inputs",
     "versions_by_alias",
 ]
 
@@ -810,12 +809,6 @@ def check_digests(
                 expected=expected,
                 actual=actual,
             )
-
-
-def signature_inputs(local: str | os.PathLike[str]) -> list[str] | None:
-    """The input column names of a downloaded model's signature (``None`` without one)."""
-    signature = Model.load(os.fspath(local)).signature
-    return None if signature is None else list(signature.inputs.input_names())
 
 
 def download_run_artifact(

@@ -53,7 +53,7 @@ def champion_change_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowRe
         context.log.warning(f"champion version {champion} does not load: {err}")
         loads = "false"
     done = context.instance.get_materialized_partitions(dg.AssetKey("predictions"))
-    latest = sorted(done)[-settings.champion_rerun_partitions() :]
+    latest = sorted(done)[-settings.Settings.from_env().champion_reruns :]
     context.log.info(
         f"champion moved {context.cursor} -> {champion}: re-serving {len(latest)} partition(s)"
     )
