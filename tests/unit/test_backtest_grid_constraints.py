@@ -71,6 +71,8 @@ def test_sorted_by_sharpe_best_first_and_marked():
 
 def test_nan_metrics_sort_last_and_are_never_best():
     assert rank_order([float("nan"), 1.0, None, -2.0, 1.0]) == [1, 4, 3, 0, 2]
+    # an infinite value (no losing trade) ranks with the missing ones, as the report ranks it
+    assert rank_order([float("inf"), 1.0, float("-inf"), 2.0]) == [3, 1, 0, 2]
     flat = pl.DataFrame({"ticker": "A", "date": [dt.date(2020, 1, 1) + dt.timedelta(days=i)
                          for i in range(60)], "close": 10.0})  # fmt: skip
     g = run_grid(flat, strategies.SmaCross, fast=[2, 3], slow=[5], cash=1e4, commission=0.0)

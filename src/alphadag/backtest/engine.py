@@ -583,15 +583,17 @@ def plan_grid(
 
 
 def rank_order(values: Sequence[float]) -> list[int]:
-    """Indices of ``values`` from the highest to the lowest, NaN/None last, ties in input order.
+    """Indices of ``values`` from the highest to the lowest, ties in input order; NaN, None and
+    infinities (a profit factor or Omega with no losing day) last, as the report ranks them
+    (report.rank_runs), so the first is the best whenever any value is a finite number.
 
-    >>> rank_order([0.5, float("nan"), 1.2, 0.5])
-    [2, 0, 3, 1]
+    >>> rank_order([0.5, float("nan"), 1.2, 0.5, float("inf")])
+    [2, 0, 3, 1, 4]
     """
 
     def key(i: int) -> tuple[bool, float]:
         v = values[i]
-        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        missing = v is None or not math.isfinite(v)
         return (missing, 0.0 if missing else -float(v))
 
     return sorted(range(len(values)), key=key)
