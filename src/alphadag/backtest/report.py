@@ -81,6 +81,7 @@ class ReportFiles:
     drawdown_png: Path
     monthly_png: Path
     table: pl.DataFrame  # comparison_table, in the order of the results
+    analysis: pl.DataFrame  # analysis.analysis_table (run, role, figures), in the results' order
     monthly: pl.DataFrame  # strategy, year, month, return_pct
     best: str  # the best run by the report's ranking metric
     focus: str  # the run the price, equity, trade and monthly sections show
@@ -565,15 +566,6 @@ TRADES_SHOWN = 200
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
 
 
-def _analysis(results, benchmark, benchmark_name: str) -> pl.DataFrame:
-    """The analysis table the HTML shows, one row per run and the benchmark (``strategy``,
-    ``role``, figures): :func:`~alphadag.backtest.analysis.analysis_table`."""
-    from alphadag.backtest.analysis import analysis_table
-
-    table = analysis_table(results, benchmark, benchmark_name=benchmark_name)
-    return table.rename({"run": "strategy"})
-
-
 def _fmt(value: Any, column: str = "") -> str:
     if value is None:
         return "&ndash;"
@@ -862,8 +854,11 @@ def write_report(
         raise ValueError("results is empty: pass at least one {name: BacktestResult}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from alphadag.backtest.analysis import analysis_table
+
     table = comparison_table(results, benchmark, benchmark_name=benchmark_name)
-    shown = rank_runs(_analysis(results, benchmark, benchmark_name), rank_by,
+    analysis = analysis_table(results, benchmark, benchmark_name=benchmark_name)
+    shown = rank_runs(analysis.rename({"run": "strategy"}), rank_by,
                       lower_is_better=rank_by in LOWER_IS_BETTER)  # fmt: skip
     best = shown["strategy"][0]
     focus = best if focus is None else focus
@@ -931,6 +926,7 @@ def write_report(
         drawdown_png=drawdown_png,
         monthly_png=monthly_png,
         table=table,
+        analysis=analysis,
         monthly=monthly,
         best=best,
         focus=focus,

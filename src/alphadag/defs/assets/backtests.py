@@ -25,7 +25,7 @@ import polars as pl
 from pydantic import Field
 from upath import UPath
 
-from alphadag.backtest.analysis import ANALYSIS_COLUMNS, analysis_table, ic_analysis
+from alphadag.backtest.analysis import ANALYSIS_COLUMNS, ic_analysis
 from alphadag.backtest.report import (
     COLUMN_LABELS,
     run_comparison,
@@ -253,8 +253,7 @@ def backtest_report(
             meta={**settings, **notes, **{f"model_{k}": v for k, v in ic.items()}},
         )
         files.table.write_csv(Path(tmp) / "comparison.csv")
-        # the analysis table: the same exact figures as the report, the CLI and MLflow
-        analysis = analysis_table(results, bench, benchmark_name=config.benchmark)
+        analysis = files.analysis  # the report's own figures, as the CLI and MLflow show them
         analysis.write_csv(Path(tmp) / "analysis.csv")
         files.monthly.write_csv(Path(tmp) / "monthly_returns.csv")
         _publish(Path(tmp), target)
