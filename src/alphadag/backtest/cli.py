@@ -198,10 +198,6 @@ def _progress(items: Sequence[Any], enabled: bool) -> Iterator[Any]:
     yield from tqdm(items, desc="backtest", unit="run", file=sys.stderr)
 
 
-def _label(name: str, params: dict[str, Any]) -> str:
-    return name + ("(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -221,6 +217,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     """Run the strategy (or its parameter grid) on the bars file and print the stats."""
     from alphadag.backtest import BacktestSettings, run_backtest
     from alphadag.backtest.engine import plan_grid, rank_order
+    from alphadag.backtest.report import strategy_label
     from alphadag.backtest.stats import Stats
     from alphadag.backtest.strategies import ModelSignal, available, strategy_factory
 
@@ -281,7 +278,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             result = run_backtest(
                 bars, strategy, settings=knobs, predictions=predictions, benchmark=benchmark
             )
-            results[_label(args.strategy, params)] = result
+            results[strategy_label(args.strategy, params)] = result
             runs.append({"params": params, "stats": result.stats.to_dict()})
     except ValueError as e:
         return _fail(str(e))
@@ -342,6 +339,7 @@ def _print_text(summary: dict[str, Any]) -> None:
     ``format_analysis``) of the run against the buy-and-hold benchmark, then the remaining
     stats; a grid prints one line of :data:`SHOWN` per run."""
     from alphadag.backtest.analysis import ANALYSIS_COLUMNS, analysis_table, format_analysis
+    from alphadag.backtest.report import strategy_label
     from alphadag.backtest.stats import Stats
 
     tickers = summary["tickers"]
@@ -389,7 +387,7 @@ def _print_text(summary: dict[str, Any]) -> None:
     if summary["skipped"]:
         print(f"  skipped {len(summary['skipped'])} combination(s):")
         for skip in summary["skipped"]:
-            print(f"    {_label(summary['strategy'], skip['params'])}: {skip['reason']}")
+            print(f"    {strategy_label(summary['strategy'], skip['params'])}: {skip['reason']}")
     if summary["report"]:
         print(f"report: {summary['report']}")
 
