@@ -50,6 +50,7 @@ from scipy import stats
 
 __all__ = [
     "DRIFT_TABLE_SCHEMA",
+    "DRIFT_WINDOW_SESSIONS",
     "MIN_NULL_WINDOWS",
     "REFERENCE_SCHEMA",
     "VERDICTS",
@@ -132,8 +133,17 @@ def _window_null(
     return var / (2 * mean), 2 * mean * mean / var
 
 
+DRIFT_WINDOW_SESSIONS = 10
+"""The window length, in sessions, a drift test pools and its null is calibrated on: the default
+of psi_reference and the features partitions the predictions' drift check reads."""
+
+
 def psi_reference(
-    frame: pl.DataFrame, columns: Sequence[str], *, bins: int = 10, window_sessions: int = 10
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    bins: int = 10,
+    window_sessions: int = DRIFT_WINDOW_SESSIONS,
 ) -> pl.DataFrame:
     """The drift reference of ``frame`` (schema :data:`REFERENCE_SCHEMA`, see the module).
 

@@ -27,7 +27,7 @@ from alphadag.defs.resources.alerting import AlertSink
 from alphadag.defs.resources.mlflow_resource import MlflowResource
 from alphadag.defs.resources.storage import Audited
 from alphadag.markdown import markdown_table
-from alphadag.models.drift import drift_test
+from alphadag.models.drift import DRIFT_WINDOW_SESSIONS, drift_test
 from alphadag.models.serving import (
     MODEL_SOURCES,
     PREDICTIONS_SCHEMA,
@@ -40,10 +40,6 @@ from alphadag.storage import storage_metadata
 
 RISK_LOOKBACK_SESSIONS = 300
 """Bars partitions read before each session: the 250-return risk window plus the EWMA's seed."""
-
-DRIFT_WINDOW_SESSIONS = 10
-"""Features partitions the drift check pools up to the run's last session: the window length its
-null is calibrated on (``window_sessions`` of :func:`alphadag.models.drift.psi_reference`)."""
 
 
 class PredictionsConfig(dg.Config):
