@@ -1,7 +1,6 @@
 """The one place resources are chosen: local defaults, overridden by environment variables.
 
-The variables are those ``alphadag.definitions.defs`` read when the definitions load
-(``alphadag.settings.loaded``): one read, one consistent set for every resource.
+The variables are read (``alphadag.settings.Settings.from_env``) each time the definitions load.
 """
 
 import os
@@ -18,7 +17,7 @@ from alphadag.defs.resources.storage import ParquetPartitionIOManager
 @dg.definitions
 def resources() -> dg.Definitions:
     """IO manager, market-data source, MLflow store and alert sink for the code location."""
-    env = settings.loaded()
+    env = settings.Settings.from_env()
     return dg.Definitions(
         resources={
             "io_manager": ParquetPartitionIOManager(data_root=env.data_root),
